@@ -1,0 +1,5 @@
+import sys
+
+from awsfailover.cli import main
+
+sys.exit(main())

@@ -1,0 +1,355 @@
+"""The one module that talks to EC2: typed calls, error classification, the retry policy.
+
+Who retries: botocore's own retries are switched off (total_max_attempts=1) and tenacity
+retries transient errors with exponential backoff and full jitter, bounded by the takeover's
+deadline. Stacking both would multiply attempts (5 legacy x N ours) and blow the deadline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from awsfailover.deadline import Deadline
+from awsfailover.errors import AwsError, ConfigError, PermanentError, TransientError, classify
+from awsfailover.model import Eni, RouteState, RouteTable, Subnet, destination_kind
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MUTATING = frozenset(
+    {"AssignPrivateIpAddresses", "AssignIpv6Addresses", "UnassignIpv6Addresses", "ReplaceRoute"}
+)
+# Errors on a resource the config names mean the config is wrong, not that AWS is.
+_CONFIG_NOT_FOUND = frozenset(
+    {
+        "InvalidNetworkInterfaceID.NotFound",
+        "InvalidNetworkInterfaceID.Malformed",
+        "InvalidRouteTableID.NotFound",
+        "InvalidRouteTableID.Malformed",
+        "InvalidSubnetID.NotFound",
+        "InvalidSubnetID.Malformed",
+    }
+)
+
+
+class CallObserver(Protocol):
+    """Receives one event per API attempt (the agent turns these into metrics)."""
+
+    def api_call(self, operation: str, outcome: str, seconds: float) -> None: ...
+
+    def api_retry(self, operation: str, code: str) -> None: ...
+
+
+class CallCounter:
+    """Default observer: counts attempts, so callers can say how many mutating calls they made."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+
+    def api_call(self, operation: str, outcome: str, seconds: float) -> None:
+        with self._lock:
+            self.calls[operation] += 1
+
+    def api_retry(self, operation: str, code: str) -> None:
+        with self._lock:
+            self.retries[operation] += 1
+
+    @property
+    def mutating(self) -> int:
+        with self._lock:
+            return sum(n for op, n in self.calls.items() if op in MUTATING)
+
+
+def make_ec2_client(
+    region: str,
+    endpoint_url: str | None = None,
+    *,
+    connect_timeout: float = 2.0,
+    read_timeout: float = 5.0,
+    max_pool_connections: int = 20,
+) -> EC2Client:
+    # botocore directly: boto3's resource layer is never used and costs import time in the hook.
+    import botocore.session
+    from botocore.config import Config
+
+    session = botocore.session.get_session()
+    cfg = Config(
+        region_name=region,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        max_pool_connections=max_pool_connections,
+        tcp_keepalive=True,
+    )
+    client: EC2Client = session.create_client("ec2", endpoint_url=endpoint_url, config=cfg)
+    return client
+
+
+def _parse_eni(raw: Any) -> Eni:
+    return Eni(
+        eni_id=raw["NetworkInterfaceId"],
+        subnet_id=raw.get("SubnetId", ""),
+        vpc_id=raw.get("VpcId", ""),
+        primary_ipv4=raw.get("PrivateIpAddress", ""),
+        private_ipv4s=tuple(a["PrivateIpAddress"] for a in raw.get("PrivateIpAddresses", [])),
+        ipv6s=tuple(
+            str(ipaddress.ip_address(a["Ipv6Address"])) for a in raw.get("Ipv6Addresses", [])
+        ),
+    )
+
+
+_TARGET_KEYS = (
+    "NetworkInterfaceId",
+    "TransitGatewayId",
+    "NatGatewayId",
+    "VpcPeeringConnectionId",
+    "GatewayId",
+    "InstanceId",
+    "EgressOnlyInternetGatewayId",
+    "CarrierGatewayId",
+    "LocalGatewayId",
+    "CoreNetworkArn",
+)
+
+
+def _parse_route(raw: Any) -> RouteState | None:
+    if raw.get("DestinationPrefixListId"):
+        dest = raw["DestinationPrefixListId"]
+    elif raw.get("DestinationCidrBlock"):
+        dest = str(ipaddress.ip_network(raw["DestinationCidrBlock"], strict=False))
+    elif raw.get("DestinationIpv6CidrBlock"):
+        dest = str(ipaddress.ip_network(raw["DestinationIpv6CidrBlock"], strict=False))
+    else:
+        return None
+    eni = raw.get("NetworkInterfaceId") or None
+    target = next((raw[k] for k in _TARGET_KEYS if raw.get(k)), "none")
+    if raw.get("State") == "blackhole":
+        target = f"blackhole({target})"
+    return RouteState(destination=dest, eni_id=eni, target=target)
+
+
+def _parse_table(raw: Any) -> RouteTable:
+    routes = {}
+    for r in raw.get("Routes", []):
+        parsed = _parse_route(r)
+        if parsed is not None:
+            routes[parsed.destination] = parsed
+    subnets = tuple(
+        a["SubnetId"]
+        for a in raw.get("Associations", [])
+        if a.get("SubnetId") and not a.get("Main")
+    )
+    return RouteTable(
+        table_id=raw["RouteTableId"], vpc_id=raw.get("VpcId", ""), routes=routes,
+        explicit_subnets=subnets,
+    )
+
+
+class Ec2:
+    """Typed EC2 operations with the retry policy. The client is injected."""
+
+    def __init__(self, client: EC2Client, observer: CallObserver | None = None) -> None:
+        self.client = client
+        self.observer: CallObserver = observer or CallCounter()
+
+    # --- the retry policy ----------------------------------------------------------------
+
+    def call(
+        self, operation: str, resource: str, deadline: Deadline, fn: Callable[[], T]
+    ) -> T:
+        """Run fn, retrying transient errors with full jitter until the deadline."""
+        from tenacity import (
+            RetryCallState,
+            Retrying,
+            retry_if_exception_type,
+            wait_random_exponential,
+        )
+
+        jitter = wait_random_exponential(multiplier=0.05, max=1.0)
+
+        def wait(state: RetryCallState) -> float:
+            return min(jitter(state), deadline.remaining())
+
+        def stop(state: RetryCallState) -> bool:
+            # Stop when no meaningful time is left for another attempt.
+            return deadline.remaining() < 0.05
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            code = exc.code if isinstance(exc, AwsError) else "unknown"
+            self.observer.api_retry(operation, code)
+            log.info("retrying %s on %s after %s (attempt %d)", operation, resource or "-", code,
+                     state.attempt_number)
+
+        def attempt() -> T:
+            started = time.monotonic()
+            try:
+                result = fn()
+            except Exception as exc:
+                err = classify(exc, operation, resource)
+                outcome = "throttled" if isinstance(err, TransientError) and err.throttled else (
+                    "transient" if isinstance(err, TransientError) else "error")
+                self.observer.api_call(operation, outcome, time.monotonic() - started)
+                raise err from exc
+            self.observer.api_call(operation, "ok", time.monotonic() - started)
+            return result
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            wait=wait,
+            stop=stop,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    @staticmethod
+    def _config_error(err: PermanentError) -> ConfigError | PermanentError:
+        if err.code in _CONFIG_NOT_FOUND:
+            return ConfigError(f"{err.resource or err.operation} does not exist ({err.code})")
+        return err
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def describe_enis(self, eni_ids: Iterable[str], deadline: Deadline) -> dict[str, Eni]:
+        ids = sorted(set(eni_ids))
+        try:
+            resp = self.call(
+                "DescribeNetworkInterfaces", ",".join(ids), deadline,
+                lambda: self.client.describe_network_interfaces(NetworkInterfaceIds=ids),
+            )
+        except PermanentError as err:
+            raise self._config_error(err) from err
+        return {e.eni_id: e for e in map(_parse_eni, resp["NetworkInterfaces"])}
+
+    def find_holders(self, vips: list[str], deadline: Deadline) -> dict[str, Eni]:
+        """VIP -> ENI holding it, for the VIPs anybody holds (secondary addresses included)."""
+        v4 = [v for v in vips if ipaddress.ip_address(v).version == 4]
+        v6 = [v for v in vips if ipaddress.ip_address(v).version == 6]
+        found: dict[str, Eni] = {}
+        for name, wanted in (("addresses.private-ip-address", v4),
+                             ("ipv6-addresses.ipv6-address", v6)):
+            if not wanted:
+                continue
+            resp = self.call(
+                "DescribeNetworkInterfaces", name, deadline,
+                lambda n=name, w=wanted: self.client.describe_network_interfaces(  # type: ignore[misc]
+                    Filters=[{"Name": n, "Values": w}]
+                ),
+            )
+            for eni in map(_parse_eni, resp["NetworkInterfaces"]):
+                for addr in (*eni.private_ipv4s, *eni.ipv6s):
+                    if addr in wanted:
+                        found[addr] = eni
+        return found
+
+    def describe_subnet(self, subnet_id: str, deadline: Deadline) -> Subnet:
+        try:
+            resp = self.call(
+                "DescribeSubnets", subnet_id, deadline,
+                lambda: self.client.describe_subnets(SubnetIds=[subnet_id]),
+            )
+        except PermanentError as err:
+            raise self._config_error(err) from err
+        raw = resp["Subnets"][0]
+        v6 = tuple(
+            a["Ipv6CidrBlock"]
+            for a in raw.get("Ipv6CidrBlockAssociationSet", [])
+            if a.get("Ipv6CidrBlockState", {}).get("State", "associated") == "associated"
+        )
+        return Subnet(
+            subnet_id=raw["SubnetId"], vpc_id=raw["VpcId"], ipv4_cidr=raw["CidrBlock"],
+            ipv6_cidrs=v6,
+        )
+
+    def describe_route_tables(
+        self,
+        deadline: Deadline,
+        *,
+        table_ids: list[str] | None = None,
+        subnet_ids: list[str] | None = None,
+    ) -> dict[str, RouteTable]:
+        """By id, or every table EXPLICITLY associated with the subnets (never the main one)."""
+        if table_ids is not None:
+            ids = sorted(set(table_ids))
+            try:
+                resp = self.call(
+                    "DescribeRouteTables", ",".join(ids), deadline,
+                    lambda: self.client.describe_route_tables(RouteTableIds=ids),
+                )
+            except PermanentError as err:
+                raise self._config_error(err) from err
+        else:
+            subnets = sorted(set(subnet_ids or []))
+            resp = self.call(
+                "DescribeRouteTables", ",".join(subnets), deadline,
+                lambda: self.client.describe_route_tables(
+                    Filters=[{"Name": "association.subnet-id", "Values": subnets}]
+                ),
+            )
+        tables = {t.table_id: t for t in map(_parse_table, resp["RouteTables"])}
+        if subnet_ids is not None and table_ids is None:
+            # The filter matches explicit associations only; keep that true even if a
+            # double (or a future API change) returned the main table's implicit one.
+            tables = {k: t for k, t in tables.items() if set(t.explicit_subnets) & set(subnets)}
+            for s in subnets:
+                if not any(s in t.explicit_subnets for t in tables.values()):
+                    raise ConfigError(
+                        f"subnet {s} has no explicitly associated route table "
+                        "(the main route table is never used implicitly)"
+                    )
+        return tables
+
+    # --- writes --------------------------------------------------------------------------
+
+    def assign_private_ips(self, eni_id: str, ips: list[str], deadline: Deadline) -> None:
+        self.call(
+            "AssignPrivateIpAddresses", eni_id, deadline,
+            lambda: self.client.assign_private_ip_addresses(
+                NetworkInterfaceId=eni_id, PrivateIpAddresses=ips, AllowReassignment=True
+            ),
+        )
+
+    def unassign_ipv6(self, eni_id: str, ips: list[str], deadline: Deadline) -> None:
+        self.call(
+            "UnassignIpv6Addresses", eni_id, deadline,
+            lambda: self.client.unassign_ipv6_addresses(NetworkInterfaceId=eni_id,
+                                                        Ipv6Addresses=ips),
+        )
+
+    def assign_ipv6(self, eni_id: str, ips: list[str], deadline: Deadline) -> None:
+        self.call(
+            "AssignIpv6Addresses", eni_id, deadline,
+            lambda: self.client.assign_ipv6_addresses(NetworkInterfaceId=eni_id,
+                                                      Ipv6Addresses=ips),
+        )
+
+    def replace_route(
+        self, table_id: str, destination: str, eni_id: str, deadline: Deadline,
+        *, dry_run: bool = False,
+    ) -> None:
+        kind = destination_kind(destination)
+        dest: dict[str, str] = (
+            {"DestinationPrefixListId": destination} if kind == "pl"
+            else {"DestinationIpv6CidrBlock": destination} if kind == "ipv6"
+            else {"DestinationCidrBlock": destination}
+        )
+        self.call(
+            "ReplaceRoute", f"{table_id} {destination}", deadline,
+            lambda: self.client.replace_route(
+                RouteTableId=table_id, NetworkInterfaceId=eni_id, DryRun=dry_run,
+                **dest,  # type: ignore[arg-type]
+            ),
+        )

@@ -1,0 +1,77 @@
+"""Argument parsing and exit codes only. Heavy modules are imported inside each command so the
+keepalived hook pays only for what it uses."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="awsfailover",
+        description="Move VIPs and routes inside an AWS VPC when keepalived changes state.",
+    )
+    p.add_argument("--config", help="config file (default: $AWSFAILOVER_CONFIG, "
+                   "else /etc/awsfailover/config.toml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    n = sub.add_parser("notify", help="keepalived notify hook: TYPE NAME STATE [PRIORITY]")
+    n.add_argument("type", metavar="TYPE", help="INSTANCE or GROUP")
+    n.add_argument("name", metavar="NAME", help="vrrp_instance or vrrp_sync_group name")
+    n.add_argument("state", metavar="STATE", help="MASTER, BACKUP, FAULT or STOP")
+    n.add_argument("priority", metavar="PRIORITY", nargs="?", type=int, default=None)
+
+    t = sub.add_parser("takeover", help="converge instances onto this node now")
+    t.add_argument("names", metavar="NAME", nargs="*", help="instances (default: all)")
+    t.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+
+    s = sub.add_parser("status", help="who holds each VIP and where each route points")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from awsfailover import logs
+
+    logs.setup(logging.DEBUG if args.verbose else logging.INFO, json_format=args.log_json)
+    from awsfailover.config import load_settings
+
+    settings = load_settings(args.config)
+    from awsfailover import commands
+
+    if args.command == "notify":
+        return commands.notify(settings, args.type, args.name, args.state, args.priority)
+    if args.command == "takeover":
+        return commands.takeover(settings, args.names, args.dry_run)
+    if args.command == "status":
+        return commands.status(settings, args.json)
+    raise AssertionError(args.command)  # argparse only accepts the commands above
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from awsfailover.errors import AwsFailoverError
+
+    try:
+        return run(argv)
+    except AwsFailoverError as exc:
+        if exc.exit_code == 0:
+            logging.getLogger("awsfailover").info("%s", exc)
+        else:
+            print(f"awsfailover: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the hook must never die with a traceback keepalived discards
+        logging.getLogger("awsfailover").debug("internal error", exc_info=True)
+        print(f"awsfailover: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

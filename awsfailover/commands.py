@@ -1,0 +1,162 @@
+"""The failover commands: notify, takeover, status. The CLI parses; this module acts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+from awsfailover.aws import Ec2, make_ec2_client
+from awsfailover.config import InstanceSettings, Settings
+from awsfailover.deadline import Deadline
+from awsfailover.engine import Engine, item_names, resolve_node
+from awsfailover.errors import ConfigError, FailoverIncomplete
+from awsfailover.model import Outcome
+from awsfailover.plan import check_routes, check_vips, converged_on
+from awsfailover.transition import Transitions
+
+log = logging.getLogger(__name__)
+
+NOTIFY_TYPES = ("INSTANCE", "GROUP")
+NOTIFY_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
+
+
+def build_engine(settings: Settings) -> Engine:
+    node = resolve_node(settings)
+    f = settings.failover
+    client = make_ec2_client(
+        node.region,
+        settings.endpoint_url,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+        max_pool_connections=f.max_concurrency + 4,
+    )
+    return Engine(settings, Ec2(client), node.eni_id)
+
+
+def report(outcome: Outcome) -> None:
+    if not outcome.planned:
+        log.info("%s: converged on %s (no change, %.3fs)", outcome.instance, outcome.eni_id,
+                 outcome.seconds)
+        return
+    if outcome.complete:
+        log.info("%s: converged on %s in %.3fs (%d mutating calls): %s", outcome.instance,
+                 outcome.eni_id, outcome.seconds, outcome.mutating_calls,
+                 ", ".join(outcome.moved) or "confirmed")
+        return
+    raise FailoverIncomplete(
+        f"{outcome.instance}: failover to {outcome.eni_id} incomplete after "
+        f"{outcome.seconds:.1f}s; moved: {', '.join(outcome.moved) or 'nothing'}; "
+        f"NOT moved: {', '.join(outcome.not_moved) or '-'}"
+        + (f"; errors: {' | '.join(outcome.errors)}" if outcome.errors else "")
+    )
+
+
+def converge(settings: Settings, inst: InstanceSettings, ticket_state: Transitions | None = None,
+             ticket: int = 0, engine: Engine | None = None) -> Outcome:
+    deadline = Deadline(settings.failover.deadline)
+    own = engine is None
+    engine = engine or build_engine(settings)
+    try:
+        if ticket_state is None:
+            return engine.takeover(inst, deadline)
+
+        def guard() -> None:
+            ticket_state.check(ticket)
+
+        with ticket_state.exclusive(ticket, timeout=settings.failover.deadline):
+            return engine.takeover(inst, deadline, guard)
+    finally:
+        if own:
+            engine.close()
+
+
+def notify(settings: Settings, kind: str, name: str, state: str, priority: int | None) -> int:
+    kind, state = kind.upper(), state.upper()
+    if kind not in NOTIFY_TYPES:
+        raise ConfigError(f"notify: TYPE must be one of {', '.join(NOTIFY_TYPES)}, not {kind!r}")
+    if state not in NOTIFY_STATES:
+        raise ConfigError(
+            f"notify: STATE must be one of {', '.join(NOTIFY_STATES)}, not {state!r}"
+        )
+    inst = settings.instance(name)
+    transitions = Transitions(settings.failover.state_dir, inst.name)
+    ticket = transitions.begin()  # even a BACKUP takes a ticket: it stops a MASTER in flight
+    log.info("%s: %s %s (priority %s, transition %d)", inst.name, kind, state,
+             priority if priority is not None else "-", ticket)
+    if state != "MASTER":
+        return 0
+    outcome = converge(settings, inst, transitions, ticket)
+    report(outcome)
+    return 0
+
+
+def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
+    instances = [settings.instance(n) for n in names] if names else list(settings.instances)
+    if not instances:
+        raise ConfigError("no instances configured")
+    engine = build_engine(settings)
+    try:
+        for inst in instances:
+            if dry_run:
+                plan, _ = engine.plan(inst, Deadline(settings.failover.deadline))
+                if plan.converged:
+                    print(f"{inst.name}: converged on {plan.eni_id}; nothing to do")
+                for action in plan.actions:
+                    print(f"{inst.name}: {action.describe()}")
+                continue
+            transitions = Transitions(settings.failover.state_dir, inst.name)
+            ticket = transitions.begin()
+            report(converge(settings, inst, transitions, ticket, engine=engine))
+    finally:
+        engine.close()
+    return 0
+
+
+def status(settings: Settings, as_json: bool) -> int:
+    engine = build_engine(settings)
+    docs: list[dict[str, Any]] = []
+    try:
+        for inst in settings.instances:
+            observed = engine.observe(inst, Deadline(settings.failover.deadline))
+            problems = []
+            for check in (check_vips, check_routes):
+                try:
+                    check(inst, observed)
+                except ConfigError as exc:
+                    problems.append(str(exc))
+            owner = converged_on(inst, observed)
+            docs.append({
+                "name": inst.name,
+                "local_eni": engine.eni_id,
+                "vips": {v: (observed.holders[v].eni_id if v in observed.holders else None)
+                         for v in inst.vips},
+                "routes": {
+                    t.table_id: {d: (t.routes[d].target if d in t.routes else None)
+                                 for d in inst.routes}
+                    for t in observed.tables.values()
+                },
+                "converged_on": owner,
+                "local_is_holder": owner == engine.eni_id,
+                "items": len(item_names(inst, list(observed.tables))),
+                "problems": problems,
+            })
+    finally:
+        engine.close()
+    if as_json:
+        json.dump({"instances": docs}, sys.stdout, indent=2, sort_keys=True)
+        print()
+        return 0
+    for d in docs:
+        where = d["converged_on"] or "NOT CONVERGED (split)"
+        mark = " (this node)" if d["local_is_holder"] else ""
+        print(f"{d['name']}: {where}{mark}")
+        for vip, eni in d["vips"].items():
+            print(f"  vip   {vip:<28} {eni or 'unassigned'}")
+        for table, routes in sorted(d["routes"].items()):
+            for dest, target in routes.items():
+                print(f"  route {table} {dest:<22} {target or 'MISSING'}")
+        for p in d["problems"]:
+            print(f"  problem: {p}")
+    return 0

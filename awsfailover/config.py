@@ -1,0 +1,264 @@
+"""Settings: the only module that reads the config file and the environment.
+
+Everything that can be checked without AWS is checked here, so a typo fails at load time
+(exit 2) instead of silently disabling failover at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from awsfailover.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/awsfailover/config.toml")
+CONFIG_ENV = "AWSFAILOVER_CONFIG"
+
+_ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
+_RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
+_SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_PL_RE = re.compile(r"^pl-[0-9a-f]{8,17}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSettings(_Strict):
+    interface: str = Field(
+        "eth0",
+        description="OS interface keepalived puts the VIPs on; its ENI is found by MAC via IMDSv2.",
+    )
+    eni_id: str | None = Field(
+        None, description="This node's ENI. When set, no instance-metadata lookup is made."
+    )
+
+    @field_validator("eni_id")
+    @classmethod
+    def _eni(cls, v: str | None) -> str | None:
+        if v is not None and not _ENI_RE.match(v):
+            raise ValueError(f"{v!r} is not an ENI id (eni-...)")
+        return v
+
+
+class InstanceSettings(_Strict):
+    name: str = Field(description="keepalived vrrp_instance (or vrrp_sync_group) name.")
+    vips: list[str] = Field(default_factory=list, description="IPv4 and IPv6 addresses to move.")
+    routes: list[str] = Field(
+        default_factory=list,
+        description="Destinations (IPv4/IPv6 CIDR or prefix-list id) to point at this node's ENI.",
+    )
+    route_tables: list[str] | None = Field(None, description="Explicit route table ids.")
+    subnet_ids: list[str] | None = Field(
+        None, description="Use every route table explicitly associated with these subnets."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(f"{v!r} is not a valid keepalived instance name")
+        return v
+
+    @field_validator("vips")
+    @classmethod
+    def _vips(cls, v: list[str]) -> list[str]:
+        out = []
+        for raw in v:
+            try:
+                addr = ipaddress.ip_address(raw)
+            except ValueError:
+                raise ValueError(f"{raw!r} is not an IP address") from None
+            out.append(str(addr))  # canonical form: that is how EC2 reports it back
+        if len(set(out)) != len(out):
+            raise ValueError("duplicate VIP")
+        return out
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, v: list[str]) -> list[str]:
+        out = []
+        for raw in v:
+            if raw.startswith("pl-"):
+                if not _PL_RE.match(raw):
+                    raise ValueError(f"{raw!r} is not a prefix-list id (pl-...)")
+                out.append(raw)
+                continue
+            try:
+                net = ipaddress.ip_network(raw, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"route {raw!r} is not a CIDR or prefix-list id: {exc}") from None
+            out.append(str(net))
+        if len(set(out)) != len(out):
+            raise ValueError("duplicate route destination")
+        return out
+
+    @field_validator("route_tables")
+    @classmethod
+    def _rtbs(cls, v: list[str] | None) -> list[str] | None:
+        for r in v or []:
+            if not _RTB_RE.match(r):
+                raise ValueError(f"{r!r} is not a route table id (rtb-...)")
+        return v
+
+    @field_validator("subnet_ids")
+    @classmethod
+    def _subnets(cls, v: list[str] | None) -> list[str] | None:
+        for s in v or []:
+            if not _SUBNET_RE.match(s):
+                raise ValueError(f"{s!r} is not a subnet id (subnet-...)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> InstanceSettings:
+        if self.route_tables is not None and self.subnet_ids is not None:
+            raise ValueError("set route_tables or subnet_ids, not both")
+        if not self.vips and not self.routes:
+            raise ValueError("an instance needs at least one vip or route")
+        return self
+
+    @property
+    def ipv4_vips(self) -> list[str]:
+        return [v for v in self.vips if ipaddress.ip_address(v).version == 4]
+
+    @property
+    def ipv6_vips(self) -> list[str]:
+        return [v for v in self.vips if ipaddress.ip_address(v).version == 6]
+
+
+class FailoverSettings(_Strict):
+    deadline: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description=(
+            "Seconds one takeover may take, retries and confirmation included. Past it the "
+            "result is reported as partial (exit 1); a takeover that never ends is worse than "
+            "one that says what it could not do."
+        ),
+    )
+    connect_timeout: float = Field(
+        2.0, gt=0, description="Seconds to open a connection to the EC2 endpoint."
+    )
+    read_timeout: float = Field(
+        5.0, gt=0, description="Seconds to wait for one EC2 response before retrying."
+    )
+    max_concurrency: int = Field(
+        16,
+        ge=1,
+        le=64,
+        description="Mutating calls in flight at once (one per route table, plus the VIP moves).",
+    )
+    state_dir: Path = Field(
+        Path("/run/awsfailover"),
+        description="Lock and transition-sequence files; tmpfs so a reboot forgets them.",
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AWSFAILOVER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    region: str | None = Field(None, description="AWS Region; from instance metadata when absent.")
+    endpoint_url: str | None = Field(
+        None, description="EC2 endpoint override (VPC interface endpoint, or the local endpoint)."
+    )
+    node: NodeSettings = Field(default_factory=lambda: NodeSettings())
+    instances: list[InstanceSettings] = Field(default_factory=list)
+    failover: FailoverSettings = Field(default_factory=lambda: FailoverSettings())
+
+    _toml_path: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        return tuple(sources)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", v):
+            raise ValueError(f"{v!r} is not an AWS Region name")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        names = [i.name for i in self.instances]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"instance names must be unique: {', '.join(dupes)}")
+        return self
+
+    def instance(self, name: str) -> InstanceSettings:
+        for inst in self.instances:
+            if inst.name == name:
+                return inst
+        known = ", ".join(i.name for i in self.instances) or "none"
+        raise ConfigError(f"unknown instance {name!r} (configured: {known})")
+
+
+def resolve_config_path(cli_path: str | None) -> Path:
+    if cli_path:
+        return Path(cli_path)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG_PATH
+
+
+def load_settings(cli_path: str | None = None, **overrides: Any) -> Settings:
+    """Load and validate; every failure becomes a one-line ConfigError naming the key."""
+    path = resolve_config_path(cli_path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with path.open("rb") as fh:
+            tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: invalid TOML: {exc}") from exc
+    Settings._toml_path = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"config file {path}: {format_validation_error(exc)}") from exc
+    finally:
+        Settings._toml_path = None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)

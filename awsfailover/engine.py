@@ -1,0 +1,232 @@
+"""The failover engine: observe -> plan (pure) -> execute -> verify.
+
+Used the same way by the hook, `takeover`, `status` and the agent. The EC2 layer is injected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from awsfailover.aws import Ec2
+from awsfailover.config import InstanceSettings, Settings
+from awsfailover.deadline import Deadline
+from awsfailover.errors import AwsError, PermanentError, Superseded
+from awsfailover.model import (
+    Action,
+    AssignPrivateIps,
+    MoveIpv6,
+    Observed,
+    Outcome,
+    Plan,
+    ReplaceRoute,
+    RouteTable,
+    Subnet,
+)
+from awsfailover.plan import plan as make_plan
+
+log = logging.getLogger(__name__)
+
+Guard = Callable[[], None]
+
+
+def _no_guard() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Node:
+    region: str
+    eni_id: str
+
+
+def resolve_node(settings: Settings) -> Node:
+    """Region and this node's ENI: from the config, else the environment, else IMDSv2."""
+    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get(
+        "AWS_DEFAULT_REGION"
+    )
+    eni_id = settings.node.eni_id
+    if region and eni_id:
+        return Node(region, eni_id)
+    from awsfailover.imds import Imds, interface_mac
+
+    imds = Imds()
+    if not region:
+        region = imds.region()
+    if not eni_id:
+        eni_id = imds.eni_for_mac(interface_mac(settings.node.interface))
+        log.info("node.interface %s is %s (from instance metadata)", settings.node.interface,
+                 eni_id)
+    return Node(region, eni_id)
+
+
+def item_names(inst: InstanceSettings, tables: list[str]) -> list[str]:
+    items = [f"vip {v}" for v in inst.vips]
+    items += [f"route {t} {d}" for t in sorted(tables) for d in inst.routes]
+    return items
+
+
+def items_at(inst: InstanceSettings, observed: Observed, eni_id: str) -> set[str]:
+    """The items (VIPs, routes) that are on eni_id in this observation."""
+    done = set()
+    for vip in inst.vips:
+        holder = observed.holders.get(vip)
+        if holder is not None and holder.eni_id == eni_id:
+            done.add(f"vip {vip}")
+    for table in observed.tables.values():
+        for dest in inst.routes:
+            route = table.routes.get(dest)
+            if route is not None and route.eni_id == eni_id:
+                done.add(f"route {table.table_id} {dest}")
+    return done
+
+
+class Engine:
+    def __init__(self, settings: Settings, ec2: Ec2, eni_id: str) -> None:
+        self.settings = settings
+        self.ec2 = ec2
+        self.eni_id = eni_id
+        self._subnets: dict[str, Subnet] = {}  # a subnet's CIDRs do not change under us
+        workers = settings.failover.max_concurrency
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ec2")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- observe -------------------------------------------------------------------------
+
+    def observe(self, inst: InstanceSettings, deadline: Deadline) -> Observed:
+        """Two rounds of concurrent Describe calls at most; one when the subnet is cached."""
+        local_f = self._pool.submit(self.ec2.describe_enis, [self.eni_id], deadline)
+        holders_f = self._pool.submit(self.ec2.find_holders, inst.vips, deadline)
+        tables_f: Future[dict[str, RouteTable]] | None = None
+        if inst.routes and inst.route_tables is not None:
+            tables_f = self._pool.submit(
+                self.ec2.describe_route_tables, deadline, table_ids=inst.route_tables
+            )
+        elif inst.routes and inst.subnet_ids is not None:
+            tables_f = self._pool.submit(
+                self.ec2.describe_route_tables, deadline, subnet_ids=inst.subnet_ids
+            )
+        local = local_f.result()[self.eni_id]
+        if tables_f is None and inst.routes:
+            tables_f = self._pool.submit(
+                self.ec2.describe_route_tables, deadline, subnet_ids=[local.subnet_id]
+            )
+        subnet = self._subnets.get(local.subnet_id)
+        if subnet is None:
+            subnet = self.ec2.describe_subnet(local.subnet_id, deadline)
+            self._subnets[local.subnet_id] = subnet
+        holders = dict(holders_f.result())
+        # Our own view of our ENI is the freshest: trust it for our addresses.
+        for addr in (*local.private_ipv4s, *local.ipv6s):
+            if addr in inst.vips:
+                holders[addr] = local
+        tables = tables_f.result() if tables_f is not None else {}
+        return Observed(local=local, subnet=subnet, holders=holders, tables=tables)
+
+    def plan(self, inst: InstanceSettings, deadline: Deadline) -> tuple[Plan, Observed]:
+        observed = self.observe(inst, deadline)
+        return make_plan(inst, observed), observed
+
+    # --- execute -------------------------------------------------------------------------
+
+    def _run(self, action: Action, deadline: Deadline, guard: Guard) -> None:
+        if isinstance(action, AssignPrivateIps):
+            guard()
+            self.ec2.assign_private_ips(action.eni_id, list(action.ips), deadline)
+        elif isinstance(action, MoveIpv6):
+            self._move_ipv6(action, deadline, guard)
+        elif isinstance(action, ReplaceRoute):
+            guard()
+            self.ec2.replace_route(action.table_id, action.destination, action.eni_id, deadline)
+
+    def _move_ipv6(self, action: MoveIpv6, deadline: Deadline, guard: Guard) -> None:
+        for holder, ips in action.unassign:
+            guard()
+            self.ec2.unassign_ipv6(holder, list(ips), deadline)
+        # IPv6 has no reassignment flag: the released address may still be "in use" for a
+        # moment. Retry the assign right away, tightly, instead of polling Describe first:
+        # that keeps the gap as short as the API allows.
+        delay = 0.02
+        while True:
+            guard()
+            try:
+                self.ec2.assign_ipv6(action.eni_id, list(action.ips), deadline)
+                return
+            except PermanentError as err:
+                still_held = action.unassign and err.code == "InvalidParameterValue"
+                if not still_held or deadline.remaining() < delay:
+                    raise
+                log.debug("ipv6 %s still held elsewhere; retrying in %.2fs", action.ips, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    def takeover(
+        self,
+        inst: InstanceSettings,
+        deadline: Deadline,
+        guard: Guard = _no_guard,
+    ) -> Outcome:
+        """Converge inst onto this node; never raises for a partial result, reports it."""
+        before = getattr(self.ec2.observer, "mutating", None)
+        the_plan, observed = self.plan(inst, deadline)
+        outcome = Outcome(instance=inst.name, eni_id=self.eni_id)
+        outcome.planned = [a.describe() for a in the_plan.actions]
+        items = item_names(inst, list(observed.tables))
+        if the_plan.converged:
+            outcome.moved = []
+            outcome.seconds = deadline.elapsed()
+            log.info("%s: already converged on %s; no change", inst.name, self.eni_id)
+            return outcome
+        for line in outcome.planned:
+            log.info("%s: %s", inst.name, line)
+
+        futures = {a: self._pool.submit(self._run, a, deadline, guard) for a in the_plan.actions}
+        superseded: Superseded | None = None
+        for action, fut in futures.items():
+            try:
+                fut.result()
+            except Superseded as exc:
+                superseded = exc
+            except AwsError as exc:
+                outcome.errors.append(str(exc))
+                log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
+
+        final = self._confirm(inst, deadline, wait=not outcome.errors and superseded is None)
+        at_ours = items_at(inst, final, self.eni_id) if final is not None else set()
+        before_items = items_at(inst, observed, self.eni_id)
+        outcome.moved = sorted(at_ours - before_items)
+        outcome.not_moved = [i for i in items if i not in at_ours]
+        outcome.seconds = deadline.elapsed()
+        if before is not None:
+            outcome.mutating_calls = int(getattr(self.ec2.observer, "mutating", 0)) - int(before)
+        if superseded is not None:
+            log.warning("%s: stopped, %s; moved so far: %s", inst.name, superseded,
+                        ", ".join(outcome.moved) or "nothing")
+            raise superseded
+        return outcome
+
+    def _confirm(self, inst: InstanceSettings, deadline: Deadline, wait: bool) -> Observed | None:
+        """Poll until the asynchronous moves show up, with backoff, bounded by the deadline."""
+        delay = 0.05
+        last: Observed | None = None
+        while True:
+            try:
+                # The confirmation gets a little time of its own even if the moves used it all:
+                # an unconfirmed success would be reported as a failure.
+                last = self.observe(inst, deadline if not deadline.expired() else Deadline(2.0))
+            except AwsError as exc:
+                log.warning("%s: confirmation describe failed: %s", inst.name, exc)
+                if last is None and deadline.expired():
+                    return None
+            if last is not None and make_plan(inst, last).converged:
+                return last
+            if not wait or deadline.remaining() < delay:
+                return last
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)

@@ -1,0 +1,126 @@
+"""Error classes, and the one place botocore errors are classified.
+
+Exit codes follow from the class: ConfigError -> 2, anything else that stops a takeover -> 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+# Codes AWS documents as "try again": throttling, and the service's own trouble.
+TRANSIENT_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "EC2ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+THROTTLE_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "EC2ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+    }
+)
+
+
+class AwsFailoverError(Exception):
+    """Base class: the message is the one line an operator reads."""
+
+    exit_code = EXIT_FAILED
+
+
+class ConfigError(AwsFailoverError):
+    """Bad configuration or usage, including a configured resource that does not exist."""
+
+    exit_code = EXIT_CONFIG
+
+
+class MetadataError(AwsFailoverError):
+    """Instance metadata unreachable or incomplete (IMDSv2 hop limit, wrong endpoint...)."""
+
+    exit_code = EXIT_CONFIG
+
+
+class Superseded(AwsFailoverError):  # noqa: N818 - a state, not a failure
+    """A newer keepalived transition for the same instance took over this one."""
+
+    exit_code = EXIT_OK
+
+
+class AwsError(AwsFailoverError):
+    def __init__(self, operation: str, code: str, message: str, resource: str = "") -> None:
+        self.operation = operation
+        self.code = code
+        self.resource = resource
+        where = f" on {resource}" if resource else ""
+        super().__init__(f"{operation}{where}: {code}: {message}")
+
+
+class TransientError(AwsError):
+    """A retry may help (throttling, 5xx, timeouts, dropped connections)."""
+
+    @property
+    def throttled(self) -> bool:
+        return self.code in THROTTLE_CODES
+
+
+class PermanentError(AwsError):
+    """A retry will not help (authorisation, missing resource, invalid parameter)."""
+
+
+class FailoverIncomplete(AwsFailoverError):
+    """The takeover ran but not everything moved; the message lists what did not."""
+
+
+def classify(exc: BaseException, operation: str, resource: str = "") -> AwsError:
+    """Map a botocore exception to TransientError or PermanentError."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        HTTPClientError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, ClientError):
+        err: dict[str, Any] = exc.response.get("Error", {})
+        code = str(err.get("Code", "Unknown"))
+        message = str(err.get("Message", "")).strip() or str(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in TRANSIENT_CODES or status >= 500:
+            return TransientError(operation, code, message, resource)
+        return PermanentError(operation, code, message, resource)
+    if isinstance(
+        exc,
+        (
+            ConnectTimeoutError,
+            ReadTimeoutError,
+            EndpointConnectionError,
+            ConnectionClosedError,
+            HTTPClientError,
+            ConnectionError,
+            TimeoutError,
+        ),
+    ):
+        return TransientError(operation, type(exc).__name__, str(exc), resource)
+    return PermanentError(operation, type(exc).__name__, str(exc), resource)

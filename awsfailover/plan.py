@@ -1,0 +1,129 @@
+"""The pure planner: (desired instance, observed state) -> the minimal list of actions.
+
+An empty plan means converged; that is what makes a second run free of mutating calls.
+Everything the planner refuses is refused before any mutating call is made.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+
+from awsfailover.config import InstanceSettings
+from awsfailover.errors import ConfigError
+from awsfailover.model import (
+    Action,
+    AssignPrivateIps,
+    MoveIpv6,
+    Observed,
+    Plan,
+    ReplaceRoute,
+)
+
+
+def check_vips(inst: InstanceSettings, observed: Observed) -> None:
+    """A secondary IP cannot leave its subnet: refuse what AWS would refuse, before acting."""
+    subnet = observed.subnet
+    v4net = ipaddress.ip_network(subnet.ipv4_cidr)
+    for vip in inst.ipv4_vips:
+        if ipaddress.ip_address(vip) not in v4net:
+            raise ConfigError(
+                f"instances.{inst.name}.vips: {vip} is outside subnet {subnet.subnet_id} "
+                f"({subnet.ipv4_cidr}) of {observed.local.eni_id}; across subnets use routes only"
+            )
+    v6nets = [ipaddress.ip_network(c) for c in subnet.ipv6_cidrs]
+    for vip in inst.ipv6_vips:
+        if not any(ipaddress.ip_address(vip) in n for n in v6nets):
+            cidrs = ", ".join(subnet.ipv6_cidrs) or "no IPv6 CIDR"
+            raise ConfigError(
+                f"instances.{inst.name}.vips: {vip} is outside subnet {subnet.subnet_id} "
+                f"({cidrs}) of {observed.local.eni_id}"
+            )
+    for vip in inst.vips:
+        holder = observed.holders.get(vip)
+        if holder is None or holder.eni_id == observed.local.eni_id:
+            continue
+        if holder.subnet_id != observed.local.subnet_id:
+            raise ConfigError(
+                f"instances.{inst.name}.vips: {vip} is held by {holder.eni_id} in subnet "
+                f"{holder.subnet_id}, not {observed.local.subnet_id} of {observed.local.eni_id}; "
+                "a secondary IP cannot move across subnets"
+            )
+        if holder.primary_ipv4 == vip:
+            raise ConfigError(
+                f"instances.{inst.name}.vips: {vip} is the primary address of {holder.eni_id} "
+                "and cannot be moved"
+            )
+
+
+def check_routes(inst: InstanceSettings, observed: Observed) -> None:
+    if inst.routes and not observed.tables:
+        raise ConfigError(f"instances.{inst.name}: routes are listed but no route table selected")
+    for table in observed.tables.values():
+        for dest in inst.routes:
+            if dest not in table.routes:
+                raise ConfigError(
+                    f"instances.{inst.name}.routes: {dest} is not a route in {table.table_id}"
+                )
+
+
+def plan(inst: InstanceSettings, observed: Observed) -> Plan:
+    check_vips(inst, observed)
+    check_routes(inst, observed)
+    ours = observed.local.eni_id
+    actions: list[Action] = []
+
+    v4_moves = [
+        (vip, observed.holders[vip].eni_id if vip in observed.holders else None)
+        for vip in inst.ipv4_vips
+        if vip not in observed.local.private_ipv4s
+    ]
+    if v4_moves:
+        actions.append(
+            AssignPrivateIps(
+                eni_id=ours, ips=tuple(ip for ip, _ in v4_moves), previous=tuple(v4_moves)
+            )
+        )
+
+    v6_missing = [vip for vip in inst.ipv6_vips if vip not in observed.local.ipv6s]
+    if v6_missing:
+        release: dict[str, list[str]] = defaultdict(list)
+        for vip in v6_missing:
+            holder = observed.holders.get(vip)
+            if holder is not None and holder.eni_id != ours:
+                release[holder.eni_id].append(vip)
+        actions.append(
+            MoveIpv6(
+                eni_id=ours,
+                ips=tuple(v6_missing),
+                unassign=tuple((eni, tuple(ips)) for eni, ips in sorted(release.items())),
+            )
+        )
+
+    for table_id in sorted(observed.tables):
+        table = observed.tables[table_id]
+        for dest in inst.routes:
+            route = table.routes[dest]
+            if route.eni_id != ours:
+                actions.append(
+                    ReplaceRoute(
+                        table_id=table_id, destination=dest, eni_id=ours, previous=route.target
+                    )
+                )
+    return Plan(instance=inst.name, eni_id=ours, actions=tuple(actions))
+
+
+def converged_on(inst: InstanceSettings, observed: Observed) -> str | None:
+    """The one ENI holding every VIP and targeted by every selected route, if there is one."""
+    owners: set[str | None] = set()
+    for vip in inst.vips:
+        holder = observed.holders.get(vip)
+        owners.add(holder.eni_id if holder else None)
+    for table in observed.tables.values():
+        for dest in inst.routes:
+            route = table.routes.get(dest)
+            owners.add(route.eni_id if route else None)
+    if len(owners) == 1:
+        (owner,) = owners
+        return owner
+    return None

@@ -1,0 +1,181 @@
+"""Fault injection for the local endpoint: latency, EC2's token buckets, throttling, 5xx, drops.
+
+A WSGI middleware in front of moto. Faults apply to EC2 requests only (IAM and STS have
+other limits and are not on the failover path). Every EC2 request is counted by action and
+outcome, so tests can assert "zero mutating calls" against what the server saw.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import socket
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+App = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+# (burst, refill per second), per API, from the EC2 API throttling documentation.
+_DESCRIBE = (100.0, 20.0)
+_DESCRIBE_ENI_UNFILTERED = (50.0, 10.0)
+_MUTATING = (50.0, 5.0)
+_ADDRESS = (100.0, 5.0)
+_CIDR_RESERVATION = (5.0, 1.0)
+_ADDRESS_ACTIONS = frozenset({
+    "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses", "AssignIpv6Addresses",
+    "ModifyNetworkInterfaceAttribute",
+})
+
+
+def bucket_for(action: str, params: dict[str, list[str]]) -> tuple[str, tuple[float, float]]:
+    if action == "DescribeNetworkInterfaces" and not any(
+        k.startswith(("Filter.", "NetworkInterfaceId.")) for k in params
+    ):
+        return "DescribeNetworkInterfaces(unfiltered)", _DESCRIBE_ENI_UNFILTERED
+    if action.startswith(("Describe", "Get", "List")):
+        return action, _DESCRIBE
+    if action in _ADDRESS_ACTIONS:
+        return action, _ADDRESS
+    if action == "CreateSubnetCidrReservation":
+        return action, _CIDR_RESERVATION
+    return action, _MUTATING
+
+
+class TokenBucket:
+    def __init__(self, burst: float, refill: float) -> None:
+        self.burst = burst
+        self.refill = refill
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.refill)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class Faults:
+    latency: float = 0.0  # seconds added to every EC2 request
+    latency_by_action: dict[str, float] = field(default_factory=dict)
+    buckets: bool = False  # enforce EC2's documented token buckets
+    bucket_scale: float = 1.0  # multiply burst and refill (tests shrink time, not shape)
+    throttle_rate: float = 0.0  # fraction answered RequestLimitExceeded (on top of buckets)
+    error_rate: float = 0.0  # fraction answered HTTP 500 InternalError
+    drop_rate: float = 0.0  # fraction whose connection is closed without an answer
+    actions: list[str] = field(default_factory=list)  # restrict random faults to these
+    seed: int | None = None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Faults:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(doc) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        return cls(**doc)
+
+
+_ERROR_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+    "<Message>{message}</Message></Error></Errors><RequestID>{rid}</RequestID></Response>"
+)
+
+
+class FaultMiddleware:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.faults = Faults()
+        self._lock = threading.Lock()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._rng = random.Random()
+        self.calls: Counter[str] = Counter()  # "Action" -> attempts seen
+        self.outcomes: Counter[str] = Counter()  # "Action:outcome"
+
+    def configure(self, faults: Faults) -> None:
+        with self._lock:
+            self.faults = faults
+            self._buckets.clear()
+            self._rng = random.Random(faults.seed)
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.outcomes.clear()
+
+    def _decide(self, action: str, params: dict[str, list[str]]) -> str:
+        f = self.faults
+        with self._lock:
+            self.calls[action] += 1
+            if f.buckets:
+                name, (burst, refill) = bucket_for(action, params)
+                b = self._buckets.get(name)
+                if b is None:
+                    b = self._buckets[name] = TokenBucket(
+                        burst * f.bucket_scale, refill * f.bucket_scale
+                    )
+                if not b.take():
+                    return "throttled"
+            if f.actions and action not in f.actions:
+                return "ok"
+            r = self._rng.random()
+            if r < f.drop_rate:
+                return "dropped"
+            r -= f.drop_rate
+            if r < f.throttle_rate:
+                return "throttled"
+            r -= f.throttle_rate
+            if r < f.error_rate:
+                return "error"
+            return "ok"
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if "/ec2/aws4_request" not in auth:
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        params = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        action = (params.get("Action") or ["Unknown"])[0]
+
+        delay = self.faults.latency_by_action.get(action, self.faults.latency)
+        if delay > 0:
+            time.sleep(delay)
+        outcome = self._decide(action, params)
+        with self._lock:
+            self.outcomes[f"{action}:{outcome}"] += 1
+        if outcome == "dropped":
+            sock = environ.get("werkzeug.socket")
+            if isinstance(sock, socket.socket):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            raise ConnectionAbortedError("sim: dropped connection")
+        if outcome == "throttled":
+            return self._error(start_response, "503 Service Unavailable",
+                               "RequestLimitExceeded", "Request limit exceeded.")
+        if outcome == "error":
+            return self._error(start_response, "500 Internal Server Error",
+                               "InternalError", "An internal error has occurred.")
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _error(start_response: StartResponse, status: str, code: str, message: str
+               ) -> list[bytes]:
+        rid = f"sim-{time.monotonic_ns():x}"
+        body = _ERROR_XML.format(code=code, message=message, rid=rid).encode()
+        start_response(status, [("Content-Type", "text/xml"),
+                                ("Content-Length", str(len(body)))])
+        return [body]

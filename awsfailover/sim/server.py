@@ -1,0 +1,173 @@
+"""Run the strict moto server on a loopback port, in a thread or as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from awsfailover.sim import strict
+from awsfailover.sim.faults import Environ, FaultMiddleware, Faults, StartResponse
+
+CONTROL_PREFIX = "/_sim/"
+
+
+class _ControlApp:
+    """/_sim/* endpoints (faults, counters, move delay) in front of everything else."""
+
+    def __init__(self, faults: FaultMiddleware) -> None:
+        self.faults = faults
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(CONTROL_PREFIX):
+            return self.faults(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            doc = self.handle(environ["REQUEST_METHOD"], path[len(CONTROL_PREFIX):],
+                              json.loads(body or b"{}"))
+            status = "200 OK"
+        except (ValueError, TypeError, KeyError) as exc:
+            doc, status = {"error": str(exc)}, "400 Bad Request"
+        out = json.dumps(doc).encode()
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(out)))])
+        return [out]
+
+    def handle(self, method: str, path: str, doc: dict[str, Any]) -> dict[str, Any]:
+        if path == "health":
+            return {"ok": True}
+        if path == "calls" and method == "GET":
+            return {"calls": dict(self.faults.calls), "outcomes": dict(self.faults.outcomes)}
+        if path == "calls/reset" and method == "POST":
+            self.faults.reset_counts()
+            return {"ok": True}
+        if path == "faults" and method == "POST":
+            self.faults.configure(Faults.from_dict(doc))
+            return {"ok": True}
+        if path == "state" and method == "POST":
+            if set(doc) - {"move_delay"}:
+                raise ValueError(f"unknown state keys: {sorted(set(doc) - {'move_delay'})}")
+            strict.STATE.move_delay = float(doc.get("move_delay", 0.0))
+            return {"ok": True}
+        raise KeyError(f"no control endpoint {method} {path}")
+
+
+def make_app() -> tuple[_ControlApp, FaultMiddleware]:
+    from moto.server import DomainDispatcherApplication, create_backend_app
+
+    strict.install()
+    faults = FaultMiddleware(DomainDispatcherApplication(create_backend_app))
+    return _ControlApp(faults), faults
+
+
+class LocalEndpoint:
+    """In-process server on 127.0.0.1 (port 0 picks a free one)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.faults: FaultMiddleware | None = None
+
+    def start(self) -> LocalEndpoint:
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+        app, self.faults = make_app()
+        self._server = make_server(self.host, self.port, app, threaded=True)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="local-ec2")
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LocalEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SimClient:
+    """Talks to a running local endpoint's control API (in-process or subprocess alike)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def _req(self, method: str, path: str, doc: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(doc).encode() if doc is not None else (b"" if method == "POST" else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
+            return json.loads(resp.read() or b"null")
+
+    def health(self) -> bool:
+        try:
+            return bool(self._req("GET", "/_sim/health")["ok"])
+        except OSError:
+            return False
+
+    def calls(self) -> dict[str, int]:
+        return dict(self._req("GET", "/_sim/calls")["calls"])
+
+    def outcomes(self) -> dict[str, int]:
+        return dict(self._req("GET", "/_sim/calls")["outcomes"])
+
+    def reset_calls(self) -> None:
+        self._req("POST", "/_sim/calls/reset")
+
+    def set_faults(self, **faults: Any) -> None:
+        self._req("POST", "/_sim/faults", faults)
+
+    def set_move_delay(self, seconds: float) -> None:
+        self._req("POST", "/_sim/state", {"move_delay": seconds})
+
+    def reset(self) -> None:
+        """Forget every resource (moto's own reset) and every fault and counter."""
+        self._req("POST", "/moto-api/reset")
+        self.set_faults()
+        self.set_move_delay(0.0)
+        self.reset_calls()
+
+
+def spawn(port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0,
+          log_path: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `python -m awsfailover.sim` and wait until it answers; returns (process, url)."""
+    cmd = [sys.executable, "-m", "awsfailover.sim", "--host", host, "--port", str(port)]
+    out = log_path.open("wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=out,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    end = time.monotonic() + timeout
+    line = proc.stdout.readline().decode().strip()  # the server prints its URL once bound
+    if not line.startswith("http://"):
+        proc.kill()
+        raise RuntimeError(f"local endpoint did not start: {line!r}")
+    client = SimClient(line)
+    while not client.health():
+        if time.monotonic() > end or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("local endpoint did not become healthy")
+        time.sleep(0.05)
+    return proc, line

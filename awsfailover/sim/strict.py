@@ -1,0 +1,306 @@
+"""Make moto as strict as EC2 where awsfailover relies on it (see shared notes, aws-facts.md).
+
+Each patch names the AWS behaviour it restores. Patches apply to moto's classes once per
+process; the local endpoint installs them before it serves its first request.
+
+The asynchronous move: AWS confirms a reassignment some time after the API call returns. With
+`SimState.move_delay` > 0 a move (IPv4 reassignment, IPv6 unassign) becomes visible only after
+that delay, so callers must confirm instead of trusting the 200.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+_installed = False
+_lock = threading.RLock()
+
+
+@dataclass
+class SimState:
+    move_delay: float = 0.0
+
+
+STATE = SimState()
+
+
+def _err(code: str, message: str) -> Exception:
+    from moto.ec2.exceptions import EC2ClientError
+
+    return EC2ClientError(code, message)  # type: ignore[no-any-return]
+
+
+def _later(fn: Any) -> None:
+    """Apply fn now, or after the configured move delay (AWS's asynchronous confirmation)."""
+
+    def locked() -> None:
+        with _lock:
+            fn()
+
+    if STATE.move_delay <= 0:
+        locked()
+        return
+    t = threading.Timer(STATE.move_delay, locked)
+    t.daemon = True
+    t.start()
+
+
+def _all_enis(backend: Any) -> list[Any]:
+    return list(backend.enis.values())
+
+
+def _ipv4_in_subnet(eni: Any, ip: str) -> bool:
+    return ipaddress.ip_address(ip) in ipaddress.ip_network(eni.subnet.cidr_block)
+
+
+def _ipv6_in_subnet(eni: Any, ip: str) -> bool:
+    addr = ipaddress.ip_address(ip)
+    for assoc in eni.subnet.ipv6_cidr_block_associations.values():
+        cidr = assoc.get("ipv6CidrBlock")
+        if cidr and addr in ipaddress.ip_network(cidr):
+            return True
+    return False
+
+
+def assign_private_ip_addresses(
+    self: Any,
+    eni_id: str,
+    private_ip_addresses: list[str] | None = None,
+    secondary_ips_count: int | None = None,
+    allow_reassignment: bool = False,
+) -> Any:
+    """AWS: all-or-nothing; in-subnet only; a held address moves only with AllowReassignment,
+    and then leaves its old holder (moto keeps it on both)."""
+    with _lock:
+        eni = self.get_network_interface(eni_id)
+        if not private_ip_addresses:
+            return _ORIG["assign_private_ip_addresses"](
+                self, eni_id, None, secondary_ips_count
+            )
+        moves: list[tuple[str, Any]] = []
+        for ip in private_ip_addresses:
+            if ipaddress.ip_address(ip).version != 4 or not _ipv4_in_subnet(eni, ip):
+                raise _err(
+                    "InvalidParameterValue",
+                    f"Address {ip} does not fall within the subnet's address range",
+                )
+            for other in _all_enis(self):
+                if other is eni:
+                    continue
+                held = [a for a in other.private_ip_addresses if a["PrivateIpAddress"] == ip]
+                if not held:
+                    continue
+                if held[0].get("Primary") or other.private_ip_address == ip:
+                    raise _err(
+                        "InvalidParameterValue",
+                        f"Address {ip} is the primary private IP of {other.id} and cannot "
+                        "be reassigned",
+                    )
+                if not allow_reassignment:
+                    raise _err(
+                        "InvalidParameterValue",
+                        f"Address {ip} is assigned to {other.id}, but move is not allowed",
+                    )
+                moves.append((ip, other))
+        fresh = [ip for ip in private_ip_addresses
+                 if ip not in {a["PrivateIpAddress"] for a in eni.private_ip_addresses}]
+        moving = {ip for ip, _ in moves}
+
+        def apply() -> None:
+            for ip, other in moves:
+                other.private_ip_addresses[:] = [
+                    a for a in other.private_ip_addresses if a["PrivateIpAddress"] != ip
+                ]
+            have = {a["PrivateIpAddress"] for a in eni.private_ip_addresses}
+            eni.private_ip_addresses.extend(
+                {"Primary": False, "PrivateIpAddress": ip} for ip in fresh if ip not in have
+            )
+
+        if moving:
+            _later(apply)
+        else:
+            apply()
+        return eni
+
+
+def assign_ipv6_addresses(
+    self: Any, eni_id: str, ipv6_addresses: list[str] | None = None, ipv6_count: int | None = None
+) -> Any:
+    """AWS: an IPv6 address has one holder; no reassignment flag exists."""
+    with _lock:
+        eni = self.get_network_interface(eni_id)
+        wanted = [str(ipaddress.ip_address(a)) for a in ipv6_addresses or []]
+        for ip in wanted:
+            if not _ipv6_in_subnet(eni, ip):
+                raise _err(
+                    "InvalidParameterValue",
+                    f"Address {ip} does not fall within the subnet's address range",
+                )
+            for other in _all_enis(self):
+                if other is not eni and ip in _norm6(other.ipv6_addresses):
+                    raise _err(
+                        "InvalidParameterValue",
+                        f"Address {ip} is already assigned to {other.id}",
+                    )
+        return _ORIG["assign_ipv6_addresses"](self, eni_id, wanted or None, ipv6_count)
+
+
+def unassign_ipv6_addresses(self: Any, eni_id: str, ips: list[str] | None = None) -> list[str]:
+    """The release becomes visible after the move delay, as AWS's asynchronous unassign."""
+    with _lock:
+        eni = self.get_network_interface(eni_id)
+        wanted = {str(ipaddress.ip_address(a)) for a in ips or []}
+        gone = [a for a in eni.ipv6_addresses if str(ipaddress.ip_address(a)) in wanted]
+
+        def apply() -> None:
+            eni.ipv6_addresses[:] = [a for a in eni.ipv6_addresses if a not in gone]
+
+        _later(apply)
+        return gone
+
+
+def _norm6(addrs: list[str]) -> set[str]:
+    return {str(ipaddress.ip_address(a)) for a in addrs}
+
+
+def eni_filter_value(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+    """AWS: addresses.private-ip-address matches secondary addresses too."""
+    if filter_name == "addresses.private-ip-address":
+        return [a["PrivateIpAddress"] for a in self.private_ip_addresses]
+    if filter_name in ("ipv6-addresses.ipv6-address", "ipv6-address"):
+        return sorted(_norm6(self.ipv6_addresses))
+    return _ORIG["eni_filter_value"](self, filter_name, method_name)
+
+
+def is_filter_matching(obj: Any, _filter: str, filter_value: Any) -> bool:
+    """AWS: a multi-valued attribute matches when ANY of its values matches ANY filter value.
+    moto demands subset/superset, so an ENI with two addresses escapes a one-address filter."""
+    value = obj.get_filter_value(_filter)
+    if filter_value is None:
+        return False
+    if isinstance(value, (list, tuple, set, frozenset, type({}.keys()), type({}.values()))):
+        patterns = filter_value if isinstance(filter_value, list) else [filter_value]
+        return any(
+            fnmatch.fnmatchcase(str(v), str(p)) for v in value for p in patterns
+        )
+    return bool(_ORIG["is_filter_matching"](obj, _filter, filter_value))
+
+
+def _find_route(table: Any, cidr: str | None, cidr6: str | None, pl: str | None) -> Any:
+    for route in table._routes.values():
+        if pl and route.destination_prefix_list and route.destination_prefix_list.id == pl:
+            return route
+        if cidr and route.destination_cidr_block == cidr:
+            return route
+        if cidr6 and route.destination_ipv6_cidr_block and ipaddress.ip_network(
+            route.destination_ipv6_cidr_block
+        ) == ipaddress.ip_network(cidr6):
+            return route
+    return None
+
+
+def create_route(self: Any, route_table_id: str, destination_cidr_block: str | None,
+                 *args: Any, **kwargs: Any) -> Any:
+    """AWS keeps the prefix-list destination of a route that targets an ENI; moto drops it
+    (and then cannot find the route to replace)."""
+    pl = kwargs.get("destination_prefix_list_id") or (args[1] if len(args) > 1 else None)
+    with _lock:
+        route = _ORIG["create_route"](self, route_table_id, destination_cidr_block, *args,
+                                      **kwargs)
+        if pl and route.destination_prefix_list is None:
+            from moto.ec2.utils import generate_route_id
+
+            table = self.get_route_table(route_table_id)
+            table._routes.pop(route.id, None)
+            route.destination_prefix_list = self.managed_prefix_lists.get(pl)
+            if route.destination_prefix_list is None:
+                raise _err("InvalidPrefixListID.NotFound", f"The prefix list {pl} does not exist")
+            route.id = generate_route_id(table.id, None, None, pl)
+            table._routes[route.id] = route
+        return route
+
+
+def replace_route_response(self: Any) -> Any:
+    """AWS: DryRun checks and does not apply; a prefix-list destination can be replaced; the
+    target ENI must exist."""
+    from moto.ec2.exceptions import DryRunClientError
+    from moto.core.responses import EmptyResult
+
+    table_id = self._get_param("RouteTableId")
+    cidr = self._get_param("DestinationCidrBlock")
+    cidr6 = self._get_param("DestinationIpv6CidrBlock")
+    pl = self._get_param("DestinationPrefixListId")
+    eni_id = self._get_param("NetworkInterfaceId")
+    with _lock:
+        table = self.ec2_backend.get_route_table(table_id)
+        route = _find_route(table, cidr, cidr6, pl)
+        if route is None:
+            raise _err(
+                "InvalidParameterValue",
+                f"There is no route defined for '{cidr or cidr6 or pl}' in the route table. "
+                "Use CreateRoute instead.",
+            )
+        if eni_id:
+            self.ec2_backend.get_network_interface(eni_id)
+        if self._get_bool_param("DryRun", False):
+            raise DryRunClientError()
+        if eni_id:
+            route.gateway = route.nat_gateway = route.transit_gateway = None
+            route.egress_only_igw = route.instance = route.vpc_pcx = None
+            route.carrier_gateway = None
+            route.vpc_endpoint_id = None
+            route.interface = self.ec2_backend.get_network_interface(eni_id)
+            return EmptyResult()
+    return _ORIG["replace_route_response"](self)
+
+
+def assign_private_ips_response(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    eni_id = self._get_param("NetworkInterfaceId")
+    count = self._get_int_param("SecondaryPrivateIpAddressCount", 0)
+    ips = self._get_param("PrivateIpAddresses", [])
+    allow = self._get_bool_param("AllowReassignment", False)
+    eni = self.ec2_backend.assign_private_ip_addresses(eni_id, ips, count, allow)
+    assigned = [{"PrivateIpAddress": ip} for ip in ips] if ips else eni.private_ip_addresses
+    return ActionResult({"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": assigned})
+
+
+_ORIG: dict[str, Any] = {}
+
+
+def install() -> None:
+    """Patch moto's classes (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        import moto.ec2.utils as ec2_utils
+        from moto.ec2.models.elastic_network_interfaces import (
+            NetworkInterface,
+            NetworkInterfaceBackend,
+        )
+        from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
+        from moto.ec2.models.route_tables import RouteBackend
+        from moto.ec2.responses.route_tables import RouteTables
+
+        _ORIG["assign_private_ip_addresses"] = NetworkInterfaceBackend.assign_private_ip_addresses
+        _ORIG["assign_ipv6_addresses"] = NetworkInterfaceBackend.assign_ipv6_addresses
+        _ORIG["eni_filter_value"] = NetworkInterface.get_filter_value
+        _ORIG["is_filter_matching"] = ec2_utils.is_filter_matching
+        _ORIG["replace_route_response"] = RouteTables.replace_route
+        _ORIG["create_route"] = RouteBackend.create_route
+
+        NetworkInterfaceBackend.assign_private_ip_addresses = assign_private_ip_addresses
+        NetworkInterfaceBackend.assign_ipv6_addresses = assign_ipv6_addresses
+        NetworkInterfaceBackend.unassign_ipv6_addresses = unassign_ipv6_addresses
+        NetworkInterface.get_filter_value = eni_filter_value
+        ec2_utils.is_filter_matching = is_filter_matching
+        RouteTables.replace_route = replace_route_response
+        RouteBackend.create_route = create_route
+        ElasticNetworkInterfaces.assign_private_ip_addresses = assign_private_ips_response
+        _installed = True
