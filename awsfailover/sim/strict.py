@@ -270,6 +270,20 @@ def assign_private_ips_response(self: Any) -> Any:
     return ActionResult({"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": assigned})
 
 
+def subnet_ipv6_association_set(self: Any) -> list[dict[str, Any]]:
+    """AWS reports Ipv6CidrBlockState.State = "associated"; moto nests the whole state dict
+    inside another and serialises it as a string."""
+    return [
+        {
+            "ipv6CidrBlock": a["ipv6CidrBlock"],
+            "associationId": a["associationId"],
+            "ipv6CidrBlockState": {"state": a["ipv6CidrBlockState"]["State"]},
+        }
+        for a in self.ipv6_cidr_block_associations.values()
+        if a["ipv6CidrBlockState"]["State"] == "associated"
+    ]
+
+
 _ORIG: dict[str, Any] = {}
 
 
@@ -286,6 +300,7 @@ def install() -> None:
         )
         from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
         from moto.ec2.models.route_tables import RouteBackend
+        from moto.ec2.models.subnets import Subnet
         from moto.ec2.responses.route_tables import RouteTables
 
         _ORIG["assign_private_ip_addresses"] = NetworkInterfaceBackend.assign_private_ip_addresses
@@ -302,5 +317,6 @@ def install() -> None:
         ec2_utils.is_filter_matching = is_filter_matching
         RouteTables.replace_route = replace_route_response
         RouteBackend.create_route = create_route
+        Subnet.ipv6_cidr_block_association_set = property(subnet_ipv6_association_set)
         ElasticNetworkInterfaces.assign_private_ip_addresses = assign_private_ips_response
         _installed = True

@@ -1,0 +1,164 @@
+"""Build a failover group's VPC in the local endpoint: the demo's and the tests' fixture.
+
+Layout (dual stack):
+  subnet "app"     10.0.1.0/24  + an IPv6 /64: ENI A (10.0.1.10), ENI B (10.0.1.11); the VIPs
+  subnet "other"   10.0.9.0/24: ENI C, for the cross-subnet refusals
+  subnets "c1","c2" 10.0.2.0/24, 10.0.3.0/24: clients; each has its own explicit route table
+  rtb "app" explicitly associated with the app subnet; the main table carries the same
+  routes too, so a test can prove it is never touched.
+Every protected route (IPv4, IPv6, prefix list) starts pointing at ENI A, and the VIPs start
+on ENI A: node A is the initial master.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+REGION = "eu-north-1"
+VIP4 = "10.0.1.100"
+VIP4_B = "10.0.1.101"
+ROUTE4 = "192.168.50.0/24"
+ROUTE4_B = "192.168.60.0/24"
+ROUTE6 = "2001:db8:ff::/64"
+
+
+@dataclass
+class World:
+    endpoint_url: str
+    vpc_id: str
+    app_subnet: str
+    other_subnet: str
+    client_subnets: list[str]
+    eni_a: str
+    eni_b: str
+    eni_c: str
+    vip6: str
+    prefix_list: str
+    rtb_app: str
+    rtb_clients: list[str]
+    rtb_main: str
+    app_ipv6_cidr: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def all_tables(self) -> list[str]:
+        return [self.rtb_app, *self.rtb_clients]
+
+    def config_toml(self, eni: str, *, instances: str | None = None, state_dir: Path,
+                    extra: str = "") -> str:
+        inst = instances if instances is not None else self.instance_toml()
+        return (
+            f'region = "{REGION}"\nendpoint_url = "{self.endpoint_url}"\n{extra}\n'
+            f'[node]\ninterface = "lo"\neni_id = "{eni}"\n\n'
+            f'[failover]\ndeadline = 10\nstate_dir = "{state_dir}"\n\n{inst}'
+        )
+
+    def instance_toml(self, name: str = "VI_1", *, vips: list[str] | None = None,
+                      routes: list[str] | None = None, selector: str | None = None) -> str:
+        vips = vips if vips is not None else [VIP4, self.vip6]
+        routes = routes if routes is not None else [ROUTE4, ROUTE6, self.prefix_list]
+        if selector is None:
+            selector = f"route_tables = {_toml_list(self.rtb_clients)}"
+        return (
+            f'[[instances]]\nname = "{name}"\nvips = {_toml_list(vips)}\n'
+            f"routes = {_toml_list(routes)}\n{selector}\n\n"
+        )
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+def ec2_client(endpoint_url: str, region: str = REGION) -> EC2Client:
+    import boto3
+
+    client: EC2Client = boto3.client(
+        "ec2", endpoint_url=endpoint_url, region_name=region,
+        aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106 - fake
+    )
+    return client
+
+
+def build(endpoint_url: str) -> World:
+    ec2 = ec2_client(endpoint_url)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    vpc_id = vpc["VpcId"]
+    vpc6 = ipaddress.ip_network(vpc["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"])
+    app6 = str(next(vpc6.subnets(new_prefix=64)))
+    app = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24", Ipv6CidrBlock=app6,
+                            AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+    other = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.9.0/24",
+                              AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
+    clients = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=c)["Subnet"]["SubnetId"]
+        for c in ("10.0.2.0/24", "10.0.3.0/24")
+    ]
+    vip6 = str(ipaddress.ip_network(app6)[0x100])
+
+    def eni(subnet: str, ip: str) -> str:
+        return ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress=ip)[
+            "NetworkInterface"]["NetworkInterfaceId"]
+
+    eni_a, eni_b = eni(app, "10.0.1.10"), eni(app, "10.0.1.11")
+    eni_c = eni(other, "10.0.9.10")
+    for e in (eni_a, eni_b, eni_c):
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=e,
+                                               SourceDestCheck={"Value": False})
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni_a,
+                                    PrivateIpAddresses=[VIP4, VIP4_B])
+    ec2.assign_ipv6_addresses(NetworkInterfaceId=eni_a, Ipv6Addresses=[vip6])
+
+    pl = ec2.create_managed_prefix_list(
+        PrefixListName="protected", MaxEntries=10, AddressFamily="IPv4",
+        Entries=[{"Cidr": "172.16.0.0/16"}],
+    )["PrefixList"]["PrefixListId"]
+
+    main = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                 {"Name": "association.main", "Values": ["true"]}]
+    )["RouteTables"][0]["RouteTableId"]
+
+    def table(subnet: str | None) -> str:
+        rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+        if subnet:
+            ec2.associate_route_table(RouteTableId=rtb, SubnetId=subnet)
+        return rtb
+
+    rtb_app = table(app)
+    rtb_clients = [table(s) for s in clients]
+    for rtb in (rtb_app, *rtb_clients, main):
+        for dest in (ROUTE4, ROUTE4_B):
+            ec2.create_route(RouteTableId=rtb, DestinationCidrBlock=dest,
+                             NetworkInterfaceId=eni_a)
+        ec2.create_route(RouteTableId=rtb, DestinationIpv6CidrBlock=ROUTE6,
+                         NetworkInterfaceId=eni_a)
+        ec2.create_route(RouteTableId=rtb, DestinationPrefixListId=pl, NetworkInterfaceId=eni_a)
+    return World(
+        endpoint_url=endpoint_url, vpc_id=vpc_id, app_subnet=app, other_subnet=other,
+        client_subnets=clients, eni_a=eni_a, eni_b=eni_b, eni_c=eni_c, vip6=vip6,
+        prefix_list=pl, rtb_app=rtb_app, rtb_clients=rtb_clients, rtb_main=main,
+        app_ipv6_cidr=app6,
+    )
+
+
+def holder(ec2: EC2Client, ip: str) -> list[str]:
+    """Every ENI holding ip (a correct double never returns more than one)."""
+    name = "ipv6-addresses.ipv6-address" if ":" in ip else "addresses.private-ip-address"
+    resp = ec2.describe_network_interfaces(Filters=[{"Name": name, "Values": [ip]}])
+    return sorted(e["NetworkInterfaceId"] for e in resp["NetworkInterfaces"])
+
+
+def route_targets(ec2: EC2Client, rtb: str) -> dict[str, str]:
+    routes = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]["Routes"]
+    out = {}
+    for r in routes:
+        dest = (r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock")
+                or r.get("DestinationPrefixListId"))
+        out[str(dest)] = str(r.get("NetworkInterfaceId") or r.get("GatewayId"))
+    return out

@@ -1,0 +1,113 @@
+"""Fixtures: the local EC2 endpoint (subprocess, shared) and a fresh VPC per test.
+
+No test may reach real AWS or the real metadata address: credentials are fake, and the
+metadata endpoint points at a closed loopback port unless a test starts its fake.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-north-1",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9/",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+)
+os.environ.pop("AWSFAILOVER_CONFIG", None)
+os.environ.pop("AWS_PROFILE", None)
+
+from awsfailover.sim import SimClient  # noqa: E402
+from awsfailover.sim.server import spawn  # noqa: E402
+from awsfailover.sim.world import World, build, ec2_client  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("sim") / "sim.log"
+    proc, url = spawn(log_path=log)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def sim(endpoint: str) -> SimClient:
+    client = SimClient(endpoint)
+    client.reset()
+    return client
+
+
+@pytest.fixture
+def world(sim: SimClient) -> World:
+    w = build(sim.url)
+    sim.reset_calls()
+    return w
+
+
+@pytest.fixture
+def ec2(endpoint: str):  # type: ignore[no-untyped-def]
+    return ec2_client(endpoint)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Node:
+    """One appliance: a config file and the CLI run as a subprocess."""
+
+    def __init__(self, world: World, eni: str, tmp: Path, name: str,
+                 instances: str | None = None, extra: str = "") -> None:
+        self.dir = tmp / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = self.dir / "config.toml"
+        self.config.write_text(
+            world.config_toml(eni, instances=instances, state_dir=self.dir / "run", extra=extra)
+        )
+        self.eni = eni
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "awsfailover", "--config", str(self.config), *args],
+            capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def master(self, name: str = "VI_1", env: dict[str, str] | None = None) -> Result:
+        return self.run("notify", "INSTANCE", name, "MASTER", "100", env=env)
+
+
+@pytest.fixture
+def node_a(world: World, tmp_path: Path) -> Node:
+    return Node(world, world.eni_a, tmp_path, "a")
+
+
+@pytest.fixture
+def node_b(world: World, tmp_path: Path) -> Node:
+    return Node(world, world.eni_b, tmp_path, "b")
+
+
+MUTATING = ("AssignPrivateIpAddresses", "AssignIpv6Addresses", "UnassignIpv6Addresses",
+            "ReplaceRoute", "UnassignPrivateIpAddresses", "CreateRoute", "DeleteRoute")
+
+
+def mutating_calls(sim: SimClient) -> int:
+    return sum(n for op, n in sim.calls().items() if op in MUTATING)

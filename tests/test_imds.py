@@ -1,0 +1,78 @@
+"""IMDSv2 discovery against a local fake: token, MAC -> ENI, region; clear failure modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from awsfailover.errors import MetadataError
+from awsfailover.imds import Imds, interface_mac
+from awsfailover.sim.imds import FakeImds
+from awsfailover.sim.world import VIP4, World, holder
+from conftest import Node
+
+LO_MAC = "00:00:00:00:00:00"  # the loopback interface's MAC: present on every Linux host
+
+
+@pytest.fixture
+def fake(world: World):
+    f = FakeImds("eu-north-1", {LO_MAC: {"interface-id": world.eni_b,
+                                         "local-ipv4s": "10.0.1.11"}}).start()
+    yield f
+    f.stop()
+
+
+def test_token_then_lookups(fake: FakeImds, world: World):
+    imds = Imds(fake.url)
+    assert imds.region() == "eu-north-1"
+    assert imds.eni_for_mac(interface_mac("lo")) == world.eni_b
+    assert fake.requests[0] == "PUT /latest/api/token"
+    assert all("GET" in r for r in fake.requests[1:])
+    assert len([r for r in fake.requests if r.startswith("PUT")]) == 1  # token reused
+
+
+def test_get_without_token_is_refused_by_fake(fake: FakeImds):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(fake.url + "latest/meta-data/placement/region", timeout=2)
+
+
+def test_cli_discovers_eni_and_region_from_metadata(fake: FakeImds, world: World,
+                                                    tmp_path: Path, ec2):
+    node = Node(world, world.eni_b, tmp_path, "imds")
+    text = node.config.read_text()
+    text = text.replace(f'eni_id = "{world.eni_b}"\n', "").replace('region = "eu-north-1"\n', "")
+    node.config.write_text(text)
+    res = node.master(env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": fake.url,
+                           "AWS_DEFAULT_REGION": "", "AWS_REGION": ""})
+    assert res.code == 0, res.err
+    assert holder(ec2, VIP4) == [world.eni_b]
+    assert "GET /latest/meta-data/placement/region" in fake.requests
+
+
+def test_unreachable_metadata_is_a_clear_error(world: World, tmp_path: Path):
+    node = Node(world, world.eni_b, tmp_path, "noimds")
+    node.config.write_text(node.config.read_text().replace(f'eni_id = "{world.eni_b}"\n', ""))
+    res = node.master()  # conftest points metadata at a closed loopback port
+    assert res.code == 2
+    assert "instance metadata" in res.err and "hop limit" in res.err
+    assert "Traceback" not in res.err
+
+
+def test_hop_limit_timeout_is_reported(world: World):
+    f = FakeImds("eu-north-1", {}, hop_limit_exceeded=True).start()
+    try:
+        with pytest.raises(MetadataError, match="hop limit"):
+            Imds(f.url, timeout=0.5).region()
+    finally:
+        f.stop()
+
+
+def test_unknown_mac_and_interface(fake: FakeImds):
+    with pytest.raises(MetadataError, match="no interface with MAC"):
+        Imds(fake.url).eni_for_mac("02:00:00:00:00:99")
+    with pytest.raises(MetadataError, match="no such interface"):
+        interface_mac("does-not-exist0")
