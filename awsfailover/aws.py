@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from awsfailover.deadline import Deadline
 from awsfailover.errors import AwsError, ConfigError, PermanentError, TransientError, classify
@@ -93,8 +93,8 @@ def make_ec2_client(
         max_pool_connections=max_pool_connections,
         tcp_keepalive=True,
     )
-    client: EC2Client = session.create_client("ec2", endpoint_url=endpoint_url, config=cfg)
-    return client
+    client = session.create_client("ec2", endpoint_url=endpoint_url, config=cfg)
+    return cast("EC2Client", client)
 
 
 def _parse_eni(raw: Any) -> Eni:
@@ -152,7 +152,9 @@ def _parse_table(raw: Any) -> RouteTable:
         if a.get("SubnetId") and not a.get("Main")
     )
     return RouteTable(
-        table_id=raw["RouteTableId"], vpc_id=raw.get("VpcId", ""), routes=routes,
+        table_id=raw["RouteTableId"],
+        vpc_id=raw.get("VpcId", ""),
+        routes=routes,
         explicit_subnets=subnets,
     )
 
@@ -166,9 +168,7 @@ class Ec2:
 
     # --- the retry policy ----------------------------------------------------------------
 
-    def call(
-        self, operation: str, resource: str, deadline: Deadline, fn: Callable[[], T]
-    ) -> T:
+    def call(self, operation: str, resource: str, deadline: Deadline, fn: Callable[[], T]) -> T:
         """Run fn, retrying transient errors with full jitter until the deadline."""
         from tenacity import (
             RetryCallState,
@@ -190,8 +190,13 @@ class Ec2:
             exc = state.outcome.exception() if state.outcome else None
             code = exc.code if isinstance(exc, AwsError) else "unknown"
             self.observer.api_retry(operation, code)
-            log.info("retrying %s on %s after %s (attempt %d)", operation, resource or "-", code,
-                     state.attempt_number)
+            log.info(
+                "retrying %s on %s after %s (attempt %d)",
+                operation,
+                resource or "-",
+                code,
+                state.attempt_number,
+            )
 
         def attempt() -> T:
             started = time.monotonic()
@@ -199,8 +204,11 @@ class Ec2:
                 result = fn()
             except Exception as exc:
                 err = classify(exc, operation, resource)
-                outcome = "throttled" if isinstance(err, TransientError) and err.throttled else (
-                    "transient" if isinstance(err, TransientError) else "error")
+                outcome = (
+                    "throttled"
+                    if isinstance(err, TransientError) and err.throttled
+                    else ("transient" if isinstance(err, TransientError) else "error")
+                )
                 self.observer.api_call(operation, outcome, time.monotonic() - started)
                 raise err from exc
             self.observer.api_call(operation, "ok", time.monotonic() - started)
@@ -227,7 +235,9 @@ class Ec2:
         ids = sorted(set(eni_ids))
         try:
             resp = self.call(
-                "DescribeNetworkInterfaces", ",".join(ids), deadline,
+                "DescribeNetworkInterfaces",
+                ",".join(ids),
+                deadline,
                 lambda: self.client.describe_network_interfaces(NetworkInterfaceIds=ids),
             )
         except PermanentError as err:
@@ -239,12 +249,16 @@ class Ec2:
         v4 = [v for v in vips if ipaddress.ip_address(v).version == 4]
         v6 = [v for v in vips if ipaddress.ip_address(v).version == 6]
         found: dict[str, Eni] = {}
-        for name, wanted in (("addresses.private-ip-address", v4),
-                             ("ipv6-addresses.ipv6-address", v6)):
+        for name, wanted in (
+            ("addresses.private-ip-address", v4),
+            ("ipv6-addresses.ipv6-address", v6),
+        ):
             if not wanted:
                 continue
             resp = self.call(
-                "DescribeNetworkInterfaces", name, deadline,
+                "DescribeNetworkInterfaces",
+                name,
+                deadline,
                 lambda n=name, w=wanted: self.client.describe_network_interfaces(  # type: ignore[misc]
                     Filters=[{"Name": n, "Values": w}]
                 ),
@@ -258,7 +272,9 @@ class Ec2:
     def describe_subnet(self, subnet_id: str, deadline: Deadline) -> Subnet:
         try:
             resp = self.call(
-                "DescribeSubnets", subnet_id, deadline,
+                "DescribeSubnets",
+                subnet_id,
+                deadline,
                 lambda: self.client.describe_subnets(SubnetIds=[subnet_id]),
             )
         except PermanentError as err:
@@ -270,7 +286,9 @@ class Ec2:
             if a.get("Ipv6CidrBlockState", {}).get("State", "associated") == "associated"
         )
         return Subnet(
-            subnet_id=raw["SubnetId"], vpc_id=raw["VpcId"], ipv4_cidr=raw["CidrBlock"],
+            subnet_id=raw["SubnetId"],
+            vpc_id=raw["VpcId"],
+            ipv4_cidr=raw["CidrBlock"],
             ipv6_cidrs=v6,
         )
 
@@ -286,7 +304,9 @@ class Ec2:
             ids = sorted(set(table_ids))
             try:
                 resp = self.call(
-                    "DescribeRouteTables", ",".join(ids), deadline,
+                    "DescribeRouteTables",
+                    ",".join(ids),
+                    deadline,
                     lambda: self.client.describe_route_tables(RouteTableIds=ids),
                 )
             except PermanentError as err:
@@ -294,7 +314,9 @@ class Ec2:
         else:
             subnets = sorted(set(subnet_ids or []))
             resp = self.call(
-                "DescribeRouteTables", ",".join(subnets), deadline,
+                "DescribeRouteTables",
+                ",".join(subnets),
+                deadline,
                 lambda: self.client.describe_route_tables(
                     Filters=[{"Name": "association.subnet-id", "Values": subnets}]
                 ),
@@ -316,7 +338,9 @@ class Ec2:
 
     def assign_private_ips(self, eni_id: str, ips: list[str], deadline: Deadline) -> None:
         self.call(
-            "AssignPrivateIpAddresses", eni_id, deadline,
+            "AssignPrivateIpAddresses",
+            eni_id,
+            deadline,
             lambda: self.client.assign_private_ip_addresses(
                 NetworkInterfaceId=eni_id, PrivateIpAddresses=ips, AllowReassignment=True
             ),
@@ -324,32 +348,47 @@ class Ec2:
 
     def unassign_ipv6(self, eni_id: str, ips: list[str], deadline: Deadline) -> None:
         self.call(
-            "UnassignIpv6Addresses", eni_id, deadline,
-            lambda: self.client.unassign_ipv6_addresses(NetworkInterfaceId=eni_id,
-                                                        Ipv6Addresses=ips),
+            "UnassignIpv6Addresses",
+            eni_id,
+            deadline,
+            lambda: self.client.unassign_ipv6_addresses(
+                NetworkInterfaceId=eni_id, Ipv6Addresses=ips
+            ),
         )
 
     def assign_ipv6(self, eni_id: str, ips: list[str], deadline: Deadline) -> None:
         self.call(
-            "AssignIpv6Addresses", eni_id, deadline,
-            lambda: self.client.assign_ipv6_addresses(NetworkInterfaceId=eni_id,
-                                                      Ipv6Addresses=ips),
+            "AssignIpv6Addresses",
+            eni_id,
+            deadline,
+            lambda: self.client.assign_ipv6_addresses(NetworkInterfaceId=eni_id, Ipv6Addresses=ips),
         )
 
     def replace_route(
-        self, table_id: str, destination: str, eni_id: str, deadline: Deadline,
-        *, dry_run: bool = False,
+        self,
+        table_id: str,
+        destination: str,
+        eni_id: str,
+        deadline: Deadline,
+        *,
+        dry_run: bool = False,
     ) -> None:
         kind = destination_kind(destination)
         dest: dict[str, str] = (
-            {"DestinationPrefixListId": destination} if kind == "pl"
-            else {"DestinationIpv6CidrBlock": destination} if kind == "ipv6"
+            {"DestinationPrefixListId": destination}
+            if kind == "pl"
+            else {"DestinationIpv6CidrBlock": destination}
+            if kind == "ipv6"
             else {"DestinationCidrBlock": destination}
         )
         self.call(
-            "ReplaceRoute", f"{table_id} {destination}", deadline,
+            "ReplaceRoute",
+            f"{table_id} {destination}",
+            deadline,
             lambda: self.client.replace_route(
-                RouteTableId=table_id, NetworkInterfaceId=eni_id, DryRun=dry_run,
+                RouteTableId=table_id,
+                NetworkInterfaceId=eni_id,
+                DryRun=dry_run,
                 **dest,  # type: ignore[arg-type]
             ),
         )

@@ -14,8 +14,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="awsfailover",
         description="Move VIPs and routes inside an AWS VPC when keepalived changes state.",
     )
-    p.add_argument("--config", help="config file (default: $AWSFAILOVER_CONFIG, "
-                   "else /etc/awsfailover/config.toml)")
+    p.add_argument(
+        "--config",
+        help="config file (default: $AWSFAILOVER_CONFIG, else /etc/awsfailover/config.toml)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -32,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="who holds each VIP and where each route points")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sub.add_parser("demo", help="fail a group over in the built-in local EC2 endpoint")
     return p
 
 
@@ -40,6 +44,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     from awsfailover import logs
 
     logs.setup(logging.DEBUG if args.verbose else logging.INFO, json_format=args.log_json)
+    if args.command == "demo":
+        try:
+            from awsfailover import demo
+        except ImportError as exc:  # moto is an extra: appliances do not carry it
+            from awsfailover.errors import ConfigError
+
+            raise ConfigError(f"demo needs the local endpoint: pip install "
+                              f"'awsfailover[sim]' ({exc})") from exc
+        return demo.run()
     from awsfailover.config import load_settings
 
     settings = load_settings(args.config)

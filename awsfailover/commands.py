@@ -37,13 +37,22 @@ def build_engine(settings: Settings) -> Engine:
 
 def report(outcome: Outcome) -> None:
     if not outcome.planned:
-        log.info("%s: converged on %s (no change, %.3fs)", outcome.instance, outcome.eni_id,
-                 outcome.seconds)
+        log.info(
+            "%s: converged on %s (no change, %.3fs)",
+            outcome.instance,
+            outcome.eni_id,
+            outcome.seconds,
+        )
         return
     if outcome.complete:
-        log.info("%s: converged on %s in %.3fs (%d mutating calls): %s", outcome.instance,
-                 outcome.eni_id, outcome.seconds, outcome.mutating_calls,
-                 ", ".join(outcome.moved) or "confirmed")
+        log.info(
+            "%s: converged on %s in %.3fs (%d mutating calls): %s",
+            outcome.instance,
+            outcome.eni_id,
+            outcome.seconds,
+            outcome.mutating_calls,
+            ", ".join(outcome.moved) or "confirmed",
+        )
         return
     raise FailoverIncomplete(
         f"{outcome.instance}: failover to {outcome.eni_id} incomplete after "
@@ -53,8 +62,13 @@ def report(outcome: Outcome) -> None:
     )
 
 
-def converge(settings: Settings, inst: InstanceSettings, ticket_state: Transitions | None = None,
-             ticket: int = 0, engine: Engine | None = None) -> Outcome:
+def converge(
+    settings: Settings,
+    inst: InstanceSettings,
+    ticket_state: Transitions | None = None,
+    ticket: int = 0,
+    engine: Engine | None = None,
+) -> Outcome:
     deadline = Deadline(settings.failover.deadline)
     own = engine is None
     engine = engine or build_engine(settings)
@@ -77,14 +91,18 @@ def notify(settings: Settings, kind: str, name: str, state: str, priority: int |
     if kind not in NOTIFY_TYPES:
         raise ConfigError(f"notify: TYPE must be one of {', '.join(NOTIFY_TYPES)}, not {kind!r}")
     if state not in NOTIFY_STATES:
-        raise ConfigError(
-            f"notify: STATE must be one of {', '.join(NOTIFY_STATES)}, not {state!r}"
-        )
+        raise ConfigError(f"notify: STATE must be one of {', '.join(NOTIFY_STATES)}, not {state!r}")
     inst = settings.instance(name)
     transitions = Transitions(settings.failover.state_dir, inst.name)
     ticket = transitions.begin()  # even a BACKUP takes a ticket: it stops a MASTER in flight
-    log.info("%s: %s %s (priority %s, transition %d)", inst.name, kind, state,
-             priority if priority is not None else "-", ticket)
+    log.info(
+        "%s: %s %s (priority %s, transition %d)",
+        inst.name,
+        kind,
+        state,
+        priority if priority is not None else "-",
+        ticket,
+    )
     if state != "MASTER":
         return 0
     outcome = converge(settings, inst, transitions, ticket)
@@ -127,21 +145,26 @@ def status(settings: Settings, as_json: bool) -> int:
                 except ConfigError as exc:
                     problems.append(str(exc))
             owner = converged_on(inst, observed)
-            docs.append({
-                "name": inst.name,
-                "local_eni": engine.eni_id,
-                "vips": {v: (observed.holders[v].eni_id if v in observed.holders else None)
-                         for v in inst.vips},
-                "routes": {
-                    t.table_id: {d: (t.routes[d].target if d in t.routes else None)
-                                 for d in inst.routes}
-                    for t in observed.tables.values()
-                },
-                "converged_on": owner,
-                "local_is_holder": owner == engine.eni_id,
-                "items": len(item_names(inst, list(observed.tables))),
-                "problems": problems,
-            })
+            docs.append(
+                {
+                    "name": inst.name,
+                    "local_eni": engine.eni_id,
+                    "vips": {
+                        v: (observed.holders[v].eni_id if v in observed.holders else None)
+                        for v in inst.vips
+                    },
+                    "routes": {
+                        t.table_id: {
+                            d: (t.routes[d].target if d in t.routes else None) for d in inst.routes
+                        }
+                        for t in observed.tables.values()
+                    },
+                    "converged_on": owner,
+                    "local_is_holder": owner == engine.eni_id,
+                    "items": len(item_names(inst, list(observed.tables))),
+                    "problems": problems,
+                }
+            )
     finally:
         engine.close()
     if as_json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -179,9 +180,9 @@ class Settings(BaseSettings):
     endpoint_url: str | None = Field(
         None, description="EC2 endpoint override (VPC interface endpoint, or the local endpoint)."
     )
-    node: NodeSettings = Field(default_factory=lambda: NodeSettings())
+    node: NodeSettings = Field(default_factory=NodeSettings)  # type: ignore[arg-type]
     instances: list[InstanceSettings] = Field(default_factory=list)
-    failover: FailoverSettings = Field(default_factory=lambda: FailoverSettings())
+    failover: FailoverSettings = Field(default_factory=FailoverSettings)  # type: ignore[arg-type]
 
     _toml_path: ClassVar[Path | None] = None
 
@@ -234,10 +235,10 @@ def load_settings(cli_path: str | None = None, **overrides: Any) -> Settings:
     path = resolve_config_path(cli_path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         with path.open("rb") as fh:
             tomllib.load(fh)

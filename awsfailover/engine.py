@@ -46,9 +46,7 @@ class Node:
 
 def resolve_node(settings: Settings) -> Node:
     """Region and this node's ENI: from the config, else the environment, else IMDSv2."""
-    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get(
-        "AWS_DEFAULT_REGION"
-    )
+    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     eni_id = settings.node.eni_id
     if region and eni_id:
         return Node(region, eni_id)
@@ -59,8 +57,9 @@ def resolve_node(settings: Settings) -> Node:
         region = imds.region()
     if not eni_id:
         eni_id = imds.eni_for_mac(interface_mac(settings.node.interface))
-        log.info("node.interface %s is %s (from instance metadata)", settings.node.interface,
-                 eni_id)
+        log.info(
+            "node.interface %s is %s (from instance metadata)", settings.node.interface, eni_id
+        )
     return Node(region, eni_id)
 
 
@@ -195,7 +194,7 @@ class Engine:
                 superseded = exc
             except AwsError as exc:
                 outcome.errors.append(str(exc))
-                log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
+                log.error("%s: %s failed: %s", inst.name, action.describe(), exc)  # noqa: TRY400
 
         final = self._confirm(inst, deadline, wait=not outcome.errors and superseded is None)
         at_ours = items_at(inst, final, self.eni_id) if final is not None else set()
@@ -206,8 +205,12 @@ class Engine:
         if before is not None:
             outcome.mutating_calls = int(getattr(self.ec2.observer, "mutating", 0)) - int(before)
         if superseded is not None:
-            log.warning("%s: stopped, %s; moved so far: %s", inst.name, superseded,
-                        ", ".join(outcome.moved) or "nothing")
+            log.warning(
+                "%s: stopped, %s; moved so far: %s",
+                inst.name,
+                superseded,
+                ", ".join(outcome.moved) or "nothing",
+            )
             raise superseded
         return outcome
 

@@ -60,7 +60,7 @@ class MetadataError(AwsFailoverError):
     exit_code = EXIT_CONFIG
 
 
-class Superseded(AwsFailoverError):  # noqa: N818 - a state, not a failure
+class Superseded(AwsFailoverError):
     """A newer keepalived transition for the same instance took over this one."""
 
     exit_code = EXIT_OK
@@ -103,7 +103,7 @@ def classify(exc: BaseException, operation: str, resource: str = "") -> AwsError
     )
 
     if isinstance(exc, ClientError):
-        err: dict[str, Any] = exc.response.get("Error", {})
+        err: Any = exc.response.get("Error", {})
         code = str(err.get("Code", "Unknown"))
         message = str(err.get("Message", "")).strip() or str(exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)

@@ -48,9 +48,7 @@ class Imds:
                 body: bytes = resp.read()
                 return body.decode()
         except urllib.error.HTTPError as exc:
-            raise MetadataError(
-                f"instance metadata {req.full_url}: HTTP {exc.code}"
-            ) from exc
+            raise MetadataError(f"instance metadata {req.full_url}: HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise MetadataError(
                 f"instance metadata at {self.base} unreachable ({exc}); in a container the "

@@ -38,8 +38,10 @@ def setup(level: int = logging.INFO, json_format: bool = False) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
-                              datefmt="%Y-%m-%dT%H:%M:%S")
+            logging.Formatter(
+                "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
+                datefmt="%Y-%m-%dT%H:%M:%S",
+            )
         )
     root.addHandler(handler)
     # botocore logs request bodies and credentials-adjacent detail at DEBUG: keep it quiet.

@@ -52,9 +52,7 @@ class Transitions:
 
     def check(self, ticket: int) -> None:
         if not self.is_current(ticket):
-            raise Superseded(
-                f"{self.instance}: transition {ticket} superseded by {self._read()}"
-            )
+            raise Superseded(f"{self.instance}: transition {ticket} superseded by {self._read()}")
 
     @contextmanager
     def exclusive(self, ticket: int, timeout: float) -> Iterator[None]:

@@ -29,9 +29,9 @@ os.environ.update(
 os.environ.pop("AWSFAILOVER_CONFIG", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from awsfailover.sim import SimClient  # noqa: E402
-from awsfailover.sim.server import spawn  # noqa: E402
-from awsfailover.sim.world import World, build, ec2_client  # noqa: E402
+from awsfailover.sim import SimClient
+from awsfailover.sim.server import spawn
+from awsfailover.sim.world import World, build, ec2_client
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +74,15 @@ class Result:
 class Node:
     """One appliance: a config file and the CLI run as a subprocess."""
 
-    def __init__(self, world: World, eni: str, tmp: Path, name: str,
-                 instances: str | None = None, extra: str = "") -> None:
+    def __init__(
+        self,
+        world: World,
+        eni: str,
+        tmp: Path,
+        name: str,
+        instances: str | None = None,
+        extra: str = "",
+    ) -> None:
         self.dir = tmp / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "config.toml"
@@ -87,7 +94,11 @@ class Node:
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "awsfailover", "--config", str(self.config), *args],
-            capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -105,8 +116,15 @@ def node_b(world: World, tmp_path: Path) -> Node:
     return Node(world, world.eni_b, tmp_path, "b")
 
 
-MUTATING = ("AssignPrivateIpAddresses", "AssignIpv6Addresses", "UnassignIpv6Addresses",
-            "ReplaceRoute", "UnassignPrivateIpAddresses", "CreateRoute", "DeleteRoute")
+MUTATING = (
+    "AssignPrivateIpAddresses",
+    "AssignIpv6Addresses",
+    "UnassignIpv6Addresses",
+    "ReplaceRoute",
+    "UnassignPrivateIpAddresses",
+    "CreateRoute",
+    "DeleteRoute",
+)
 
 
 def mutating_calls(sim: SimClient) -> int:

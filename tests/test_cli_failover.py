@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from awsfailover.sim import SimClient
-from awsfailover.sim.world import ROUTE4, ROUTE4_B, ROUTE6, VIP4, VIP4_B, World, holder, route_targets
 from conftest import Node, mutating_calls
 
+from awsfailover.sim.world import (
+    ROUTE4,
+    ROUTE4_B,
+    ROUTE6,
+    VIP4,
+    VIP4_B,
+    World,
+    holder,
+    route_targets,
+)
 
-def assert_on(ec2, world: World, eni: str, vips: list[str], tables: list[str],
-              routes: list[str]) -> None:
+
+def assert_on(
+    ec2, world: World, eni: str, vips: list[str], tables: list[str], routes: list[str]
+) -> None:
     for vip in vips:
         assert holder(ec2, vip) == [eni], vip
     for rtb in tables:
@@ -55,8 +65,9 @@ def test_round_trip_a_b_a_and_second_run_is_free(world, node_a, node_b, ec2, sim
 
 
 def test_two_instances_move_independently(world, tmp_path: Path, ec2):
-    inst = (world.instance_toml("VI_1", vips=[VIP4], routes=[ROUTE4])
-            + world.instance_toml("VI_2", vips=[VIP4_B], routes=[ROUTE4_B]))
+    inst = world.instance_toml("VI_1", vips=[VIP4], routes=[ROUTE4]) + world.instance_toml(
+        "VI_2", vips=[VIP4_B], routes=[ROUTE4_B]
+    )
     b = Node(world, world.eni_b, tmp_path, "b2", instances=inst)
     assert b.master("VI_2").code == 0
     assert holder(ec2, VIP4_B) == [world.eni_b]
@@ -70,8 +81,13 @@ def test_two_instances_move_independently(world, tmp_path: Path, ec2):
 
 def test_route_tables_by_subnet_discovery_are_explicit_only(world, tmp_path: Path, ec2):
     sel = f'subnet_ids = ["{world.client_subnets[0]}", "{world.app_subnet}"]'
-    b = Node(world, world.eni_b, tmp_path, "b3",
-             instances=world.instance_toml(routes=[ROUTE4], selector=sel))
+    b = Node(
+        world,
+        world.eni_b,
+        tmp_path,
+        "b3",
+        instances=world.instance_toml(routes=[ROUTE4], selector=sel),
+    )
     assert b.master().code == 0
     assert route_targets(ec2, world.rtb_clients[0])[ROUTE4] == world.eni_b
     assert route_targets(ec2, world.rtb_app)[ROUTE4] == world.eni_b
@@ -80,8 +96,13 @@ def test_route_tables_by_subnet_discovery_are_explicit_only(world, tmp_path: Pat
 
 
 def test_default_table_is_the_enis_subnet_explicit_association(world, tmp_path: Path, ec2):
-    b = Node(world, world.eni_b, tmp_path, "b4",
-             instances=world.instance_toml(routes=[ROUTE4], selector=""))
+    b = Node(
+        world,
+        world.eni_b,
+        tmp_path,
+        "b4",
+        instances=world.instance_toml(routes=[ROUTE4], selector=""),
+    )
     assert b.master().code == 0
     assert route_targets(ec2, world.rtb_app)[ROUTE4] == world.eni_b
     assert route_targets(ec2, world.rtb_main)[ROUTE4] == world.eni_a
@@ -90,12 +111,21 @@ def test_default_table_is_the_enis_subnet_explicit_association(world, tmp_path: 
 
 
 def test_subnet_without_explicit_table_is_refused(world, tmp_path: Path, ec2, sim):
-    ec2.disassociate_route_table(AssociationId=next(
-        a["RouteTableAssociationId"]
-        for a in ec2.describe_route_tables(RouteTableIds=[world.rtb_app])["RouteTables"][0][
-            "Associations"]))
-    b = Node(world, world.eni_b, tmp_path, "b5",
-             instances=world.instance_toml(routes=[ROUTE4], selector=""))
+    ec2.disassociate_route_table(
+        AssociationId=next(
+            a["RouteTableAssociationId"]
+            for a in ec2.describe_route_tables(RouteTableIds=[world.rtb_app])["RouteTables"][0][
+                "Associations"
+            ]
+        )
+    )
+    b = Node(
+        world,
+        world.eni_b,
+        tmp_path,
+        "b5",
+        instances=world.instance_toml(routes=[ROUTE4], selector=""),
+    )
     sim.reset_calls()
     res = b.master()
     assert res.code == 2
@@ -113,8 +143,13 @@ def test_dry_run_changes_nothing(world, node_b, ec2, sim):
 
 
 def test_vip_outside_subnet_refused_before_any_call(world, tmp_path: Path, sim):
-    b = Node(world, world.eni_b, tmp_path, "b6",
-             instances=world.instance_toml(vips=["10.0.5.5"], routes=[ROUTE4]))
+    b = Node(
+        world,
+        world.eni_b,
+        tmp_path,
+        "b6",
+        instances=world.instance_toml(vips=["10.0.5.5"], routes=[ROUTE4]),
+    )
     res = b.master()
     assert res.code == 2
     assert "10.0.5.5 is outside subnet" in res.err and "Traceback" not in res.err
@@ -133,18 +168,21 @@ def test_eni_in_another_subnet_refused_before_any_call(world, tmp_path: Path, si
 def test_vip_held_in_another_subnet_refused(world, tmp_path: Path, sim, ec2):
     # somebody put an address of the app range on an ENI elsewhere: moving it is impossible
     ec2.create_subnet(VpcId=world.vpc_id, CidrBlock="10.0.10.0/24")
-    b = Node(world, world.eni_b, tmp_path, "b7",
-             instances=world.instance_toml(vips=[VIP4], routes=[]))
+    b = Node(
+        world, world.eni_b, tmp_path, "b7", instances=world.instance_toml(vips=[VIP4], routes=[])
+    )
     assert b.master().code == 0  # sanity: same subnet works
     sim.reset_calls()
-    res = Node(world, world.eni_c, tmp_path, "c2",
-               instances=world.instance_toml(vips=[VIP4], routes=[])).master()
+    res = Node(
+        world, world.eni_c, tmp_path, "c2", instances=world.instance_toml(vips=[VIP4], routes=[])
+    ).master()
     assert res.code == 2 and mutating_calls(sim) == 0
 
 
 def test_missing_route_names_route_and_table(world, tmp_path: Path, sim):
-    b = Node(world, world.eni_b, tmp_path, "b8",
-             instances=world.instance_toml(routes=["10.99.0.0/16"]))
+    b = Node(
+        world, world.eni_b, tmp_path, "b8", instances=world.instance_toml(routes=["10.99.0.0/16"])
+    )
     res = b.master()
     assert res.code == 2
     assert "10.99.0.0/16" in res.err and world.rtb_clients[0] in res.err
@@ -155,8 +193,13 @@ def test_missing_resources_exit_2(world, tmp_path: Path):
     bad_eni = Node(world, "eni-0123456789abcdef0", tmp_path, "x")
     res = bad_eni.master()
     assert res.code == 2 and "eni-0123456789abcdef0" in res.err
-    bad_rtb = Node(world, world.eni_b, tmp_path, "y", instances=world.instance_toml(
-        selector='route_tables = ["rtb-0123456789abcdef0"]'))
+    bad_rtb = Node(
+        world,
+        world.eni_b,
+        tmp_path,
+        "y",
+        instances=world.instance_toml(selector='route_tables = ["rtb-0123456789abcdef0"]'),
+    )
     res = bad_rtb.master()
     assert res.code == 2 and "rtb-0123456789abcdef0" in res.err
 
@@ -183,8 +226,9 @@ def test_unknown_config_key_is_an_error(world, tmp_path: Path):
 def test_env_overrides_config(world, node_b, ec2):
     res = node_b.master()
     assert res.code == 0
-    res = node_b.run("notify", "INSTANCE", "VI_1", "MASTER",
-                     env={"AWSFAILOVER_NODE__ENI_ID": world.eni_a})
+    res = node_b.run(
+        "notify", "INSTANCE", "VI_1", "MASTER", env={"AWSFAILOVER_NODE__ENI_ID": world.eni_a}
+    )
     assert res.code == 0, res.err
     assert holder(ec2, VIP4) == [world.eni_a]
 
@@ -207,8 +251,9 @@ def test_permanent_error_reports_partial_result(world, node_b, ec2, sim):
     # making ReplaceRoute fail for one table only is not possible in moto; instead make every
     # EC2 call fail transiently and check the deadline-bounded partial report.
     sim.set_faults(error_rate=1.0, actions=["ReplaceRoute"])
-    res = node_b.run("notify", "INSTANCE", "VI_1", "MASTER",
-                     env={"AWSFAILOVER_FAILOVER__DEADLINE": "2"})
+    res = node_b.run(
+        "notify", "INSTANCE", "VI_1", "MASTER", env={"AWSFAILOVER_FAILOVER__DEADLINE": "2"}
+    )
     assert res.code == 1
     assert "incomplete" in res.err and "NOT moved" in res.err and "route" in res.err
     assert f"vip {VIP4}" in res.err.split("NOT moved")[0]  # the VIP did move, and says so

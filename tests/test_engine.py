@@ -34,17 +34,23 @@ def env(local: LocalEndpoint) -> tuple[SimClient, World]:
 
 
 def engine_for(world: World, eni: str, deadline: float = 10.0) -> tuple[Engine, CallCounter]:
-    settings = Settings(region="eu-north-1", endpoint_url=world.endpoint_url,
-                        failover=FailoverSettings(deadline=deadline))
+    settings = Settings(
+        region="eu-north-1",
+        endpoint_url=world.endpoint_url,
+        failover=FailoverSettings(deadline=deadline),
+    )
     counter = CallCounter()
     client = make_ec2_client("eu-north-1", world.endpoint_url, read_timeout=2)
     return Engine(settings, Ec2(client, counter), eni), counter
 
 
 def inst(world: World) -> InstanceSettings:
-    return InstanceSettings(name="VI_1", vips=[VIP4, world.vip6],
-                            routes=[ROUTE4, ROUTE6, world.prefix_list],
-                            route_tables=world.rtb_clients)
+    return InstanceSettings(
+        name="VI_1",
+        vips=[VIP4, world.vip6],
+        routes=[ROUTE4, ROUTE6, world.prefix_list],
+        route_tables=world.rtb_clients,
+    )
 
 
 def test_confirmation_waits_for_async_move(env):
@@ -95,7 +101,7 @@ def test_permanent_error_fails_fast_with_code_and_resource(env):
 def test_deadline_bounds_a_dead_endpoint(env):
     sim, world = env
     sim.set_faults(error_rate=1.0)
-    eng, counter = engine_for(world, world.eni_b)
+    eng, _ = engine_for(world, world.eni_b)
     started = time.monotonic()
     with pytest.raises(Exception, match="InternalError"):
         eng.observe(inst(world), Deadline(1.5))
@@ -116,8 +122,11 @@ def test_newer_transition_supersedes_one_in_flight(env, tmp_path: Path):
         except Superseded as exc:
             result["superseded"] = exc
 
-    eng_small = Engine(eng.settings.model_copy(update={"failover": FailoverSettings(
-        max_concurrency=1)}), eng.ec2, world.eni_b)
+    eng_small = Engine(
+        eng.settings.model_copy(update={"failover": FailoverSettings(max_concurrency=1)}),
+        eng.ec2,
+        world.eni_b,
+    )
     eng = eng_small
     th = threading.Thread(target=run)
     th.start()

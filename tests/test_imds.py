@@ -5,20 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import Node
 
 from awsfailover.errors import MetadataError
 from awsfailover.imds import Imds, interface_mac
 from awsfailover.sim.imds import FakeImds
 from awsfailover.sim.world import VIP4, World, holder
-from conftest import Node
 
 LO_MAC = "00:00:00:00:00:00"  # the loopback interface's MAC: present on every Linux host
 
 
 @pytest.fixture
 def fake(world: World):
-    f = FakeImds("eu-north-1", {LO_MAC: {"interface-id": world.eni_b,
-                                         "local-ipv4s": "10.0.1.11"}}).start()
+    f = FakeImds(
+        "eu-north-1", {LO_MAC: {"interface-id": world.eni_b, "local-ipv4s": "10.0.1.11"}}
+    ).start()
     yield f
     f.stop()
 
@@ -40,14 +41,20 @@ def test_get_without_token_is_refused_by_fake(fake: FakeImds):
         urllib.request.urlopen(fake.url + "latest/meta-data/placement/region", timeout=2)
 
 
-def test_cli_discovers_eni_and_region_from_metadata(fake: FakeImds, world: World,
-                                                    tmp_path: Path, ec2):
+def test_cli_discovers_eni_and_region_from_metadata(
+    fake: FakeImds, world: World, tmp_path: Path, ec2
+):
     node = Node(world, world.eni_b, tmp_path, "imds")
     text = node.config.read_text()
     text = text.replace(f'eni_id = "{world.eni_b}"\n', "").replace('region = "eu-north-1"\n', "")
     node.config.write_text(text)
-    res = node.master(env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": fake.url,
-                           "AWS_DEFAULT_REGION": "", "AWS_REGION": ""})
+    res = node.master(
+        env={
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": fake.url,
+            "AWS_DEFAULT_REGION": "",
+            "AWS_REGION": "",
+        }
+    )
     assert res.code == 0, res.err
     assert holder(ec2, VIP4) == [world.eni_b]
     assert "GET /latest/meta-data/placement/region" in fake.requests

@@ -22,24 +22,28 @@ def test_move_without_allow_reassignment_is_refused(world, ec2):
 
 
 def test_allow_reassignment_moves_and_leaves_old_holder(world, ec2):
-    ec2.assign_private_ip_addresses(NetworkInterfaceId=world.eni_b, PrivateIpAddresses=[VIP4],
-                                    AllowReassignment=True)
+    ec2.assign_private_ip_addresses(
+        NetworkInterfaceId=world.eni_b, PrivateIpAddresses=[VIP4], AllowReassignment=True
+    )
     assert holder(ec2, VIP4) == [world.eni_b]
 
 
 def test_all_or_nothing_and_subnet_bound(world, ec2):
     with pytest.raises(ClientError) as e:
-        ec2.assign_private_ip_addresses(NetworkInterfaceId=world.eni_b,
-                                        PrivateIpAddresses=["10.0.1.200", "10.0.7.7"],
-                                        AllowReassignment=True)
+        ec2.assign_private_ip_addresses(
+            NetworkInterfaceId=world.eni_b,
+            PrivateIpAddresses=["10.0.1.200", "10.0.7.7"],
+            AllowReassignment=True,
+        )
     assert code(e) == "InvalidParameterValue"
     assert holder(ec2, "10.0.1.200") == []
 
 
 def test_primary_address_cannot_be_taken(world, ec2):
     with pytest.raises(ClientError):
-        ec2.assign_private_ip_addresses(NetworkInterfaceId=world.eni_b,
-                                        PrivateIpAddresses=["10.0.1.10"], AllowReassignment=True)
+        ec2.assign_private_ip_addresses(
+            NetworkInterfaceId=world.eni_b, PrivateIpAddresses=["10.0.1.10"], AllowReassignment=True
+        )
 
 
 def test_ipv6_has_one_holder(world, ec2):
@@ -54,33 +58,41 @@ def test_ipv6_has_one_holder(world, ec2):
 def test_replace_route_honours_dry_run(world, ec2):
     rtb = world.rtb_clients[0]
     with pytest.raises(ClientError) as e:
-        ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock=ROUTE4,
-                          NetworkInterfaceId=world.eni_b, DryRun=True)
+        ec2.replace_route(
+            RouteTableId=rtb,
+            DestinationCidrBlock=ROUTE4,
+            NetworkInterfaceId=world.eni_b,
+            DryRun=True,
+        )
     assert code(e) == "DryRunOperation"
     assert route_targets(ec2, rtb)[ROUTE4] == world.eni_a
 
 
 def test_replace_route_prefix_list_and_missing(world, ec2):
     rtb = world.rtb_clients[0]
-    ec2.replace_route(RouteTableId=rtb, DestinationPrefixListId=world.prefix_list,
-                      NetworkInterfaceId=world.eni_b)
+    ec2.replace_route(
+        RouteTableId=rtb, DestinationPrefixListId=world.prefix_list, NetworkInterfaceId=world.eni_b
+    )
     assert route_targets(ec2, rtb)[world.prefix_list] == world.eni_b
     with pytest.raises(ClientError) as e:
-        ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="10.77.0.0/16",
-                          NetworkInterfaceId=world.eni_b)
+        ec2.replace_route(
+            RouteTableId=rtb, DestinationCidrBlock="10.77.0.0/16", NetworkInterfaceId=world.eni_b
+        )
     assert code(e) == "InvalidParameterValue"
 
 
 def test_filter_sees_secondary_addresses_any_match(world, ec2):
-    resp = ec2.describe_network_interfaces(Filters=[
-        {"Name": "addresses.private-ip-address", "Values": [VIP4, "10.0.1.250"]}])
+    resp = ec2.describe_network_interfaces(
+        Filters=[{"Name": "addresses.private-ip-address", "Values": [VIP4, "10.0.1.250"]}]
+    )
     assert [e["NetworkInterfaceId"] for e in resp["NetworkInterfaces"]] == [world.eni_a]
 
 
 def test_move_delay_is_visible(world, ec2, sim):
     sim.set_move_delay(0.4)
-    ec2.assign_private_ip_addresses(NetworkInterfaceId=world.eni_b, PrivateIpAddresses=[VIP4],
-                                    AllowReassignment=True)
+    ec2.assign_private_ip_addresses(
+        NetworkInterfaceId=world.eni_b, PrivateIpAddresses=[VIP4], AllowReassignment=True
+    )
     assert holder(ec2, VIP4) == [world.eni_a]
     time.sleep(0.6)
     assert holder(ec2, VIP4) == [world.eni_b]
@@ -91,8 +103,11 @@ def test_token_bucket_throttles_replace_route(world, ec2, sim):
     outcomes = []
     for _ in range(8):
         try:
-            ec2.replace_route(RouteTableId=world.rtb_app, DestinationCidrBlock=ROUTE4,
-                              NetworkInterfaceId=world.eni_b)
+            ec2.replace_route(
+                RouteTableId=world.rtb_app,
+                DestinationCidrBlock=ROUTE4,
+                NetworkInterfaceId=world.eni_b,
+            )
             outcomes.append("ok")
         except ClientError as exc:
             outcomes.append(exc.response["Error"]["Code"])
@@ -110,7 +125,7 @@ def test_injected_5xx_and_drops_are_counted(world, ec2, sim):
         c.describe_vpcs()
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     sim.set_faults(drop_rate=1.0, actions=["DescribeVpcs"])
-    with pytest.raises(Exception, match="(?i)connection"):
+    with pytest.raises(Exception, match=r"(?i)connection"):
         c.describe_vpcs()
     out = sim.outcomes()
     assert out["DescribeVpcs:error"] == 1 and out["DescribeVpcs:dropped"] == 1

@@ -7,6 +7,7 @@ outcome, so tests can assert "zero mutating calls" against what the server saw.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
 import socket
@@ -28,10 +29,14 @@ _DESCRIBE_ENI_UNFILTERED = (50.0, 10.0)
 _MUTATING = (50.0, 5.0)
 _ADDRESS = (100.0, 5.0)
 _CIDR_RESERVATION = (5.0, 1.0)
-_ADDRESS_ACTIONS = frozenset({
-    "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses", "AssignIpv6Addresses",
-    "ModifyNetworkInterfaceAttribute",
-})
+_ADDRESS_ACTIONS = frozenset(
+    {
+        "AssignPrivateIpAddresses",
+        "UnassignPrivateIpAddresses",
+        "AssignIpv6Addresses",
+        "ModifyNetworkInterfaceAttribute",
+    }
+)
 
 
 def bucket_for(action: str, params: dict[str, list[str]]) -> tuple[str, tuple[float, float]]:
@@ -158,24 +163,28 @@ class FaultMiddleware:
         if outcome == "dropped":
             sock = environ.get("werkzeug.socket")
             if isinstance(sock, socket.socket):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             raise ConnectionAbortedError("sim: dropped connection")
         if outcome == "throttled":
-            return self._error(start_response, "503 Service Unavailable",
-                               "RequestLimitExceeded", "Request limit exceeded.")
+            return self._error(
+                start_response,
+                "503 Service Unavailable",
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
+            )
         if outcome == "error":
-            return self._error(start_response, "500 Internal Server Error",
-                               "InternalError", "An internal error has occurred.")
+            return self._error(
+                start_response,
+                "500 Internal Server Error",
+                "InternalError",
+                "An internal error has occurred.",
+            )
         return self.app(environ, start_response)
 
     @staticmethod
-    def _error(start_response: StartResponse, status: str, code: str, message: str
-               ) -> list[bytes]:
+    def _error(start_response: StartResponse, status: str, code: str, message: str) -> list[bytes]:
         rid = f"sim-{time.monotonic_ns():x}"
         body = _ERROR_XML.format(code=code, message=message, rid=rid).encode()
-        start_response(status, [("Content-Type", "text/xml"),
-                                ("Content-Length", str(len(body)))])
+        start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
         return [body]

@@ -14,8 +14,9 @@ from typing import Any
 
 
 class FakeImds:
-    def __init__(self, region: str, macs: dict[str, dict[str, str]],
-                 hop_limit_exceeded: bool = False) -> None:
+    def __init__(
+        self, region: str, macs: dict[str, dict[str, str]], hop_limit_exceeded: bool = False
+    ) -> None:
         self.region = region
         self.macs = macs  # mac -> {"interface-id": ..., "local-ipv4s": ..., ...}
         self.hop_limit_exceeded = hop_limit_exceeded
@@ -27,7 +28,7 @@ class FakeImds:
         prefix = "/latest/meta-data/"
         if not path.startswith(prefix):
             return None
-        rel = path[len(prefix):]
+        rel = path[len(prefix) :]
         if rel == "placement/region":
             return self.region
         if rel == "network/interfaces/macs/":
@@ -51,20 +52,21 @@ class FakeImds:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 fake.requests.append(f"PUT {self.path}")
                 if fake.hop_limit_exceeded:
                     time.sleep(3)  # the answer never reaches the container: client times out
                     return
                 if self.path != "/latest/api/token" or not self.headers.get(
-                        "X-aws-ec2-metadata-token-ttl-seconds"):
+                    "X-aws-ec2-metadata-token-ttl-seconds"
+                ):
                     self._send(400)
                     return
                 token = secrets.token_hex(16)
                 fake.tokens.add(token)
                 self._send(200, token)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake.requests.append(f"GET {self.path}")
                 if self.headers.get("X-aws-ec2-metadata-token") not in fake.tokens:
                     self._send(401)

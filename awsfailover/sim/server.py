@@ -33,14 +33,16 @@ class _ControlApp:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         try:
-            doc = self.handle(environ["REQUEST_METHOD"], path[len(CONTROL_PREFIX):],
-                              json.loads(body or b"{}"))
+            doc = self.handle(
+                environ["REQUEST_METHOD"], path[len(CONTROL_PREFIX) :], json.loads(body or b"{}")
+            )
             status = "200 OK"
         except (ValueError, TypeError, KeyError) as exc:
             doc, status = {"error": str(exc)}, "400 Bad Request"
         out = json.dumps(doc).encode()
-        start_response(status, [("Content-Type", "application/json"),
-                                ("Content-Length", str(len(out)))])
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(out)))]
+        )
         return [out]
 
     def handle(self, method: str, path: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +65,7 @@ class _ControlApp:
 
 
 def make_app() -> tuple[_ControlApp, FaultMiddleware]:
-    from moto.server import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     strict.install()
     faults = FaultMiddleware(DomainDispatcherApplication(create_backend_app))
@@ -87,8 +89,9 @@ class LocalEndpoint:
         app, self.faults = make_app()
         self._server = make_server(self.host, self.port, app, threaded=True)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="local-ec2")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="local-ec2"
+        )
         self._thread.start()
         return self
 
@@ -151,13 +154,15 @@ class SimClient:
         self.reset_calls()
 
 
-def spawn(port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0,
-          log_path: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def spawn(
+    port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0, log_path: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start `python -m awsfailover.sim` and wait until it answers; returns (process, url)."""
     cmd = [sys.executable, "-m", "awsfailover.sim", "--host", host, "--port", str(port)]
     out = log_path.open("wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=out,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     assert proc.stdout is not None
     end = time.monotonic() + timeout
     line = proc.stdout.readline().decode().strip()  # the server prints its URL once bound

@@ -31,7 +31,7 @@ STATE = SimState()
 def _err(code: str, message: str) -> Exception:
     from moto.ec2.exceptions import EC2ClientError
 
-    return EC2ClientError(code, message)  # type: ignore[no-any-return]
+    return EC2ClientError(code, message)
 
 
 def _later(fn: Any) -> None:
@@ -78,9 +78,7 @@ def assign_private_ip_addresses(
     with _lock:
         eni = self.get_network_interface(eni_id)
         if not private_ip_addresses:
-            return _ORIG["assign_private_ip_addresses"](
-                self, eni_id, None, secondary_ips_count
-            )
+            return _ORIG["assign_private_ip_addresses"](self, eni_id, None, secondary_ips_count)
         moves: list[tuple[str, Any]] = []
         for ip in private_ip_addresses:
             if ipaddress.ip_address(ip).version != 4 or not _ipv4_in_subnet(eni, ip):
@@ -106,8 +104,11 @@ def assign_private_ip_addresses(
                         f"Address {ip} is assigned to {other.id}, but move is not allowed",
                     )
                 moves.append((ip, other))
-        fresh = [ip for ip in private_ip_addresses
-                 if ip not in {a["PrivateIpAddress"] for a in eni.private_ip_addresses}]
+        fresh = [
+            ip
+            for ip in private_ip_addresses
+            if ip not in {a["PrivateIpAddress"] for a in eni.private_ip_addresses}
+        ]
         moving = {ip for ip, _ in moves}
 
         def apply() -> None:
@@ -184,9 +185,7 @@ def is_filter_matching(obj: Any, _filter: str, filter_value: Any) -> bool:
         return False
     if isinstance(value, (list, tuple, set, frozenset, type({}.keys()), type({}.values()))):
         patterns = filter_value if isinstance(filter_value, list) else [filter_value]
-        return any(
-            fnmatch.fnmatchcase(str(v), str(p)) for v in value for p in patterns
-        )
+        return any(fnmatch.fnmatchcase(str(v), str(p)) for v in value for p in patterns)
     return bool(_ORIG["is_filter_matching"](obj, _filter, filter_value))
 
 
@@ -196,21 +195,24 @@ def _find_route(table: Any, cidr: str | None, cidr6: str | None, pl: str | None)
             return route
         if cidr and route.destination_cidr_block == cidr:
             return route
-        if cidr6 and route.destination_ipv6_cidr_block and ipaddress.ip_network(
-            route.destination_ipv6_cidr_block
-        ) == ipaddress.ip_network(cidr6):
+        if (
+            cidr6
+            and route.destination_ipv6_cidr_block
+            and ipaddress.ip_network(route.destination_ipv6_cidr_block)
+            == ipaddress.ip_network(cidr6)
+        ):
             return route
     return None
 
 
-def create_route(self: Any, route_table_id: str, destination_cidr_block: str | None,
-                 *args: Any, **kwargs: Any) -> Any:
+def create_route(
+    self: Any, route_table_id: str, destination_cidr_block: str | None, *args: Any, **kwargs: Any
+) -> Any:
     """AWS keeps the prefix-list destination of a route that targets an ENI; moto drops it
     (and then cannot find the route to replace)."""
     pl = kwargs.get("destination_prefix_list_id") or (args[1] if len(args) > 1 else None)
     with _lock:
-        route = _ORIG["create_route"](self, route_table_id, destination_cidr_block, *args,
-                                      **kwargs)
+        route = _ORIG["create_route"](self, route_table_id, destination_cidr_block, *args, **kwargs)
         if pl and route.destination_prefix_list is None:
             from moto.ec2.utils import generate_route_id
 
@@ -227,8 +229,8 @@ def create_route(self: Any, route_table_id: str, destination_cidr_block: str | N
 def replace_route_response(self: Any) -> Any:
     """AWS: DryRun checks and does not apply; a prefix-list destination can be replaced; the
     target ENI must exist."""
-    from moto.ec2.exceptions import DryRunClientError
     from moto.core.responses import EmptyResult
+    from moto.ec2.exceptions import DryRunClientError
 
     table_id = self._get_param("RouteTableId")
     cidr = self._get_param("DestinationCidrBlock")
@@ -289,7 +291,7 @@ _ORIG: dict[str, Any] = {}
 
 def install() -> None:
     """Patch moto's classes (idempotent)."""
-    global _installed
+    global _installed  # noqa: PLW0603 - patching is process-wide by nature
     with _lock:
         if _installed:
             return
@@ -298,9 +300,9 @@ def install() -> None:
             NetworkInterface,
             NetworkInterfaceBackend,
         )
-        from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
         from moto.ec2.models.route_tables import RouteBackend
         from moto.ec2.models.subnets import Subnet
+        from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
         from moto.ec2.responses.route_tables import RouteTables
 
         _ORIG["assign_private_ip_addresses"] = NetworkInterfaceBackend.assign_private_ip_addresses
@@ -310,13 +312,17 @@ def install() -> None:
         _ORIG["replace_route_response"] = RouteTables.replace_route
         _ORIG["create_route"] = RouteBackend.create_route
 
-        NetworkInterfaceBackend.assign_private_ip_addresses = assign_private_ip_addresses
-        NetworkInterfaceBackend.assign_ipv6_addresses = assign_ipv6_addresses
-        NetworkInterfaceBackend.unassign_ipv6_addresses = unassign_ipv6_addresses
-        NetworkInterface.get_filter_value = eni_filter_value
-        ec2_utils.is_filter_matching = is_filter_matching
-        RouteTables.replace_route = replace_route_response
-        RouteBackend.create_route = create_route
-        Subnet.ipv6_cidr_block_association_set = property(subnet_ipv6_association_set)
-        ElasticNetworkInterfaces.assign_private_ip_addresses = assign_private_ips_response
+        patches: list[tuple[Any, str, Any]] = [
+            (NetworkInterfaceBackend, "assign_private_ip_addresses", assign_private_ip_addresses),
+            (NetworkInterfaceBackend, "assign_ipv6_addresses", assign_ipv6_addresses),
+            (NetworkInterfaceBackend, "unassign_ipv6_addresses", unassign_ipv6_addresses),
+            (NetworkInterface, "get_filter_value", eni_filter_value),
+            (ec2_utils, "is_filter_matching", is_filter_matching),
+            (RouteTables, "replace_route", replace_route_response),
+            (RouteBackend, "create_route", create_route),
+            (Subnet, "ipv6_cidr_block_association_set", property(subnet_ipv6_association_set)),
+            (ElasticNetworkInterfaces, "assign_private_ip_addresses", assign_private_ips_response),
+        ]
+        for target, name, fn in patches:
+            setattr(target, name, fn)
         _installed = True

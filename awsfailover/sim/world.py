@@ -50,8 +50,9 @@ class World:
     def all_tables(self) -> list[str]:
         return [self.rtb_app, *self.rtb_clients]
 
-    def config_toml(self, eni: str, *, instances: str | None = None, state_dir: Path,
-                    extra: str = "") -> str:
+    def config_toml(
+        self, eni: str, *, instances: str | None = None, state_dir: Path, extra: str = ""
+    ) -> str:
         inst = instances if instances is not None else self.instance_toml()
         return (
             f'region = "{REGION}"\nendpoint_url = "{self.endpoint_url}"\n{extra}\n'
@@ -59,8 +60,14 @@ class World:
             f'[failover]\ndeadline = 10\nstate_dir = "{state_dir}"\n\n{inst}'
         )
 
-    def instance_toml(self, name: str = "VI_1", *, vips: list[str] | None = None,
-                      routes: list[str] | None = None, selector: str | None = None) -> str:
+    def instance_toml(
+        self,
+        name: str = "VI_1",
+        *,
+        vips: list[str] | None = None,
+        routes: list[str] | None = None,
+        selector: str | None = None,
+    ) -> str:
         vips = vips if vips is not None else [VIP4, self.vip6]
         routes = routes if routes is not None else [ROUTE4, ROUTE6, self.prefix_list]
         if selector is None:
@@ -79,8 +86,11 @@ def ec2_client(endpoint_url: str, region: str = REGION) -> EC2Client:
     import boto3
 
     client: EC2Client = boto3.client(
-        "ec2", endpoint_url=endpoint_url, region_name=region,
-        aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106 - fake
+        "ec2",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - fake
     )
     return client
 
@@ -91,10 +101,12 @@ def build(endpoint_url: str) -> World:
     vpc_id = vpc["VpcId"]
     vpc6 = ipaddress.ip_network(vpc["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"])
     app6 = str(next(vpc6.subnets(new_prefix=64)))
-    app = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24", Ipv6CidrBlock=app6,
-                            AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
-    other = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.9.0/24",
-                              AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
+    app = ec2.create_subnet(
+        VpcId=vpc_id, CidrBlock="10.0.1.0/24", Ipv6CidrBlock=app6, AvailabilityZone=f"{REGION}a"
+    )["Subnet"]["SubnetId"]
+    other = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.9.0/24", AvailabilityZone=f"{REGION}b")[
+        "Subnet"
+    ]["SubnetId"]
     clients = [
         ec2.create_subnet(VpcId=vpc_id, CidrBlock=c)["Subnet"]["SubnetId"]
         for c in ("10.0.2.0/24", "10.0.3.0/24")
@@ -103,25 +115,30 @@ def build(endpoint_url: str) -> World:
 
     def eni(subnet: str, ip: str) -> str:
         return ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress=ip)[
-            "NetworkInterface"]["NetworkInterfaceId"]
+            "NetworkInterface"
+        ]["NetworkInterfaceId"]
 
     eni_a, eni_b = eni(app, "10.0.1.10"), eni(app, "10.0.1.11")
     eni_c = eni(other, "10.0.9.10")
     for e in (eni_a, eni_b, eni_c):
-        ec2.modify_network_interface_attribute(NetworkInterfaceId=e,
-                                               SourceDestCheck={"Value": False})
-    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni_a,
-                                    PrivateIpAddresses=[VIP4, VIP4_B])
+        ec2.modify_network_interface_attribute(
+            NetworkInterfaceId=e, SourceDestCheck={"Value": False}
+        )
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni_a, PrivateIpAddresses=[VIP4, VIP4_B])
     ec2.assign_ipv6_addresses(NetworkInterfaceId=eni_a, Ipv6Addresses=[vip6])
 
     pl = ec2.create_managed_prefix_list(
-        PrefixListName="protected", MaxEntries=10, AddressFamily="IPv4",
+        PrefixListName="protected",
+        MaxEntries=10,
+        AddressFamily="IPv4",
         Entries=[{"Cidr": "172.16.0.0/16"}],
     )["PrefixList"]["PrefixListId"]
 
     main = ec2.describe_route_tables(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
-                 {"Name": "association.main", "Values": ["true"]}]
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
     )["RouteTables"][0]["RouteTableId"]
 
     def table(subnet: str | None) -> str:
@@ -134,15 +151,25 @@ def build(endpoint_url: str) -> World:
     rtb_clients = [table(s) for s in clients]
     for rtb in (rtb_app, *rtb_clients, main):
         for dest in (ROUTE4, ROUTE4_B):
-            ec2.create_route(RouteTableId=rtb, DestinationCidrBlock=dest,
-                             NetworkInterfaceId=eni_a)
-        ec2.create_route(RouteTableId=rtb, DestinationIpv6CidrBlock=ROUTE6,
-                         NetworkInterfaceId=eni_a)
+            ec2.create_route(RouteTableId=rtb, DestinationCidrBlock=dest, NetworkInterfaceId=eni_a)
+        ec2.create_route(
+            RouteTableId=rtb, DestinationIpv6CidrBlock=ROUTE6, NetworkInterfaceId=eni_a
+        )
         ec2.create_route(RouteTableId=rtb, DestinationPrefixListId=pl, NetworkInterfaceId=eni_a)
     return World(
-        endpoint_url=endpoint_url, vpc_id=vpc_id, app_subnet=app, other_subnet=other,
-        client_subnets=clients, eni_a=eni_a, eni_b=eni_b, eni_c=eni_c, vip6=vip6,
-        prefix_list=pl, rtb_app=rtb_app, rtb_clients=rtb_clients, rtb_main=main,
+        endpoint_url=endpoint_url,
+        vpc_id=vpc_id,
+        app_subnet=app,
+        other_subnet=other,
+        client_subnets=clients,
+        eni_a=eni_a,
+        eni_b=eni_b,
+        eni_c=eni_c,
+        vip6=vip6,
+        prefix_list=pl,
+        rtb_app=rtb_app,
+        rtb_clients=rtb_clients,
+        rtb_main=main,
         app_ipv6_cidr=app6,
     )
 
@@ -158,7 +185,10 @@ def route_targets(ec2: EC2Client, rtb: str) -> dict[str, str]:
     routes = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]["Routes"]
     out = {}
     for r in routes:
-        dest = (r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock")
-                or r.get("DestinationPrefixListId"))
+        dest = (
+            r.get("DestinationCidrBlock")
+            or r.get("DestinationIpv6CidrBlock")
+            or r.get("DestinationPrefixListId")
+        )
         out[str(dest)] = str(r.get("NetworkInterfaceId") or r.get("GatewayId"))
     return out

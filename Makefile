@@ -1,0 +1,37 @@
+# The two commands that are the contract: `make demo` and `make test`, on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: all venv demo test lint unit fmt clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+demo: venv
+	$(VENV)/bin/awsfailover demo
+
+lint: venv
+	$(VENV)/bin/ruff check awsfailover tests
+	$(VENV)/bin/ruff format --check awsfailover tests
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(VENV)/bin/pytest -q
+
+test: lint unit
+
+fmt: venv
+	$(VENV)/bin/ruff format awsfailover tests
+	$(VENV)/bin/ruff check --fix awsfailover tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
