@@ -50,8 +50,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         except ImportError as exc:  # moto is an extra: appliances do not carry it
             from awsfailover.errors import ConfigError
 
-            raise ConfigError(f"demo needs the local endpoint: pip install "
-                              f"'awsfailover[sim]' ({exc})") from exc
+            raise ConfigError(
+                f"demo needs the local endpoint: pip install 'awsfailover[sim]' ({exc})"
+            ) from exc
         return demo.run()
     from awsfailover.config import load_settings
 

@@ -19,8 +19,12 @@ from awsfailover.sim import SimClient
 from awsfailover.sim.server import spawn
 from awsfailover.sim.world import ROUTE4, VIP4, World, build, ec2_client, holder, route_targets
 
-MUTATING = ("AssignPrivateIpAddresses", "AssignIpv6Addresses", "UnassignIpv6Addresses",
-            "ReplaceRoute")
+MUTATING = (
+    "AssignPrivateIpAddresses",
+    "AssignIpv6Addresses",
+    "UnassignIpv6Addresses",
+    "ReplaceRoute",
+)
 
 
 def _show(world: World, names: dict[str, str]) -> None:
@@ -55,8 +59,10 @@ def run() -> int:
             sim = SimClient(url)
             world = build(url)
             names = {world.eni_a: f"A ({world.eni_a})", world.eni_b: f"B ({world.eni_b})"}
-            print(f"VPC {world.vpc_id}: subnet {world.app_subnet}, ENIs A={world.eni_a} "
-                  f"B={world.eni_b}, route tables {', '.join(world.rtb_clients)}")
+            print(
+                f"VPC {world.vpc_id}: subnet {world.app_subnet}, ENIs A={world.eni_a} "
+                f"B={world.eni_b}, route tables {', '.join(world.rtb_clients)}"
+            )
             configs = {}
             for label, eni in (("A", world.eni_a), ("B", world.eni_b)):
                 path = tmpdir / f"node-{label}.toml"
@@ -68,16 +74,29 @@ def run() -> int:
             timings: list[float] = []
             for step, label in enumerate(("B", "A", "B", "B"), 1):
                 sim.reset_calls()
-                cmd = [sys.executable, "-m", "awsfailover", "--config", str(configs[label]),
-                       "notify", "INSTANCE", "VI_1", "MASTER", "100"]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "awsfailover",
+                    "--config",
+                    str(configs[label]),
+                    "notify",
+                    "INSTANCE",
+                    "VI_1",
+                    "MASTER",
+                    "100",
+                ]
                 started = time.monotonic()
-                res = subprocess.run(cmd, capture_output=True, text=True, env=base_env,
-                                     timeout=60, check=False)
+                res = subprocess.run(
+                    cmd, capture_output=True, text=True, env=base_env, timeout=60, check=False
+                )
                 wall = time.monotonic() - started
                 mutating = sum(n for op, n in sim.calls().items() if op in MUTATING)
-                print(f"\n[{step}] keepalived makes {label} MASTER: awsfailover notify INSTANCE "
-                      f"VI_1 MASTER 100 -> exit {res.returncode}, {wall * 1000:.0f} ms wall, "
-                      f"{mutating} mutating EC2 calls")
+                print(
+                    f"\n[{step}] keepalived makes {label} MASTER: awsfailover notify INSTANCE "
+                    f"VI_1 MASTER 100 -> exit {res.returncode}, {wall * 1000:.0f} ms wall, "
+                    f"{mutating} mutating EC2 calls"
+                )
                 for line in res.stderr.strip().splitlines():
                     print(f"    | {line}")
                 if res.returncode != 0:
@@ -85,9 +104,11 @@ def run() -> int:
                 _show(world, names)
                 if mutating:
                     timings.append(wall)
-            print(f"\nhook wall time per takeover (cold process, 2 VIPs + 6 routes): "
-                  f"median {statistics.median(timings) * 1000:.0f} ms over {len(timings)} "
-                  f"takeovers; the converged re-run made no mutating call")
+            print(
+                f"\nhook wall time per takeover (cold process, 2 VIPs + 6 routes): "
+                f"median {statistics.median(timings) * 1000:.0f} ms over {len(timings)} "
+                f"takeovers; the converged re-run made no mutating call"
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -86,7 +86,7 @@ def test_retries_under_throttling_and_5xx_converge_within_deadline(env):
 
 
 def test_permanent_error_fails_fast_with_code_and_resource(env):
-    sim, world = env
+    _, world = env
     eng, counter = engine_for(world, world.eni_b)
     ec2 = ec2_client(world.endpoint_url)
     # the route target ENI vanishes between plan and apply: ReplaceRoute is refused for good
