@@ -269,6 +269,53 @@ class Ec2:
                         found[addr] = eni
         return found
 
+    def describe_subnet_enis(self, subnet_id: str, deadline: Deadline) -> list[Eni]:
+        """Every ENI in the subnet: ours and every possible VIP holder, in one call (a page
+        holds 1000; pages beyond that are further calls)."""
+        enis: list[Eni] = []
+        token: str | None = None
+        for _ in range(100):  # bounded: 100k ENIs in one subnet is beyond any real subnet
+            kwargs: dict[str, Any] = {
+                "Filters": [{"Name": "subnet-id", "Values": [subnet_id]}],
+                "MaxResults": 1000,
+            }
+            if token:
+                kwargs["NextToken"] = token
+            resp = self.call(
+                "DescribeNetworkInterfaces",
+                subnet_id,
+                deadline,
+                lambda kw=kwargs: self.client.describe_network_interfaces(**kw),  # type: ignore[misc]
+            )
+            enis.extend(map(_parse_eni, resp["NetworkInterfaces"]))
+            token = resp.get("NextToken")
+            if not token:
+                break
+        return enis
+
+    def describe_vpc_route_tables(self, vpc_id: str, deadline: Deadline) -> dict[str, RouteTable]:
+        """Every route table of the VPC in one call; the caller selects."""
+        tables: dict[str, RouteTable] = {}
+        token: str | None = None
+        for _ in range(100):
+            kwargs: dict[str, Any] = {
+                "Filters": [{"Name": "vpc-id", "Values": [vpc_id]}],
+                "MaxResults": 100,
+            }
+            if token:
+                kwargs["NextToken"] = token
+            resp = self.call(
+                "DescribeRouteTables",
+                vpc_id,
+                deadline,
+                lambda kw=kwargs: self.client.describe_route_tables(**kw),  # type: ignore[misc]
+            )
+            tables.update((t.table_id, t) for t in map(_parse_table, resp["RouteTables"]))
+            token = resp.get("NextToken")
+            if not token:
+                break
+        return tables
+
     def describe_subnet(self, subnet_id: str, deadline: Deadline) -> Subnet:
         try:
             resp = self.call(

@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("type", metavar="TYPE", help="INSTANCE or GROUP")
     n.add_argument("name", metavar="NAME", help="vrrp_instance or vrrp_sync_group name")
     n.add_argument("state", metavar="STATE", help="MASTER, BACKUP, FAULT or STOP")
-    n.add_argument("priority", metavar="PRIORITY", nargs="?", type=int, default=None)
+    n.add_argument("priority", metavar="PRIORITY", nargs="?", default=None)
 
     t = sub.add_parser("takeover", help="converge instances onto this node now")
     t.add_argument("names", metavar="NAME", nargs="*", help="instances (default: all)")
@@ -34,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="who holds each VIP and where each route points")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    a = sub.add_parser("agent", help="long-running daemon fed by keepalived's notify FIFO")
+    a.add_argument(
+        "fifo",
+        metavar="FIFO",
+        nargs="?",
+        default=None,
+        help="notify FIFO (keepalived's vrrp_notify_fifo_script passes it last)",
+    )
 
     sub.add_parser("demo", help="fail a group over in the built-in local EC2 endpoint")
     return p
@@ -54,6 +63,10 @@ def run(argv: Sequence[str] | None = None) -> int:
                 f"demo needs the local endpoint: pip install 'awsfailover[sim]' ({exc})"
             ) from exc
         return demo.run()
+    if args.command == "notify":
+        handed = _handoff(args)
+        if handed is not None:
+            return handed
     from awsfailover.config import load_settings
 
     settings = load_settings(args.config)
@@ -65,7 +78,34 @@ def run(argv: Sequence[str] | None = None) -> int:
         return commands.takeover(settings, args.names, args.dry_run)
     if args.command == "status":
         return commands.status(settings, args.json)
+    if args.command == "agent":
+        return commands.agent(settings, args.config, args.fifo)
     raise AssertionError(args.command)  # argparse only accepts the commands above
+
+
+def _handoff(args: argparse.Namespace) -> int | None:
+    """Pass the transition to a running agent; None when there is none (do it ourselves)."""
+    from pathlib import Path
+
+    from awsfailover import handoff
+    from awsfailover.keepalived import parse_args
+    from awsfailover.paths import resolve_config_path
+
+    try:
+        t = parse_args(args.type, args.name, args.state, args.priority)
+    except ValueError:
+        return None  # the full path reports usage errors with the config in hand
+    sock, timeout = handoff.agent_settings(resolve_config_path(args.config))
+    answer = handoff.send(Path(sock), t.line(), timeout)
+    if answer is None:
+        return None
+    code, message = answer
+    log = logging.getLogger("awsfailover.notify")
+    if code == 0:
+        log.info("%s %s handed to the agent (%s)", t.name, t.state, message)
+    else:
+        print(f"awsfailover: error: {message}", file=sys.stderr)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,9 +18,6 @@ from awsfailover.transition import Transitions
 
 log = logging.getLogger(__name__)
 
-NOTIFY_TYPES = ("INSTANCE", "GROUP")
-NOTIFY_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
-
 
 def build_engine(settings: Settings) -> Engine:
     node = resolve_node(settings)
@@ -86,12 +83,14 @@ def converge(
             engine.close()
 
 
-def notify(settings: Settings, kind: str, name: str, state: str, priority: int | None) -> int:
-    kind, state = kind.upper(), state.upper()
-    if kind not in NOTIFY_TYPES:
-        raise ConfigError(f"notify: TYPE must be one of {', '.join(NOTIFY_TYPES)}, not {kind!r}")
-    if state not in NOTIFY_STATES:
-        raise ConfigError(f"notify: STATE must be one of {', '.join(NOTIFY_STATES)}, not {state!r}")
+def notify(settings: Settings, kind: str, name: str, state: str, priority: str | None) -> int:
+    from awsfailover.keepalived import parse_args
+
+    try:
+        t = parse_args(kind, name, state, priority)
+    except ValueError as exc:
+        raise ConfigError(f"notify: {exc}") from exc
+    kind, state = t.kind, t.state
     inst = settings.instance(name)
     transitions = Transitions(settings.failover.state_dir, inst.name)
     ticket = transitions.begin()  # even a BACKUP takes a ticket: it stops a MASTER in flight
@@ -130,6 +129,16 @@ def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
     finally:
         engine.close()
     return 0
+
+
+def agent(settings: Settings, config_path: str | None, fifo: str | None) -> int:
+    from pathlib import Path
+
+    from awsfailover.agent import Agent
+
+    a = Agent(settings, config_path=config_path, fifo=Path(fifo) if fifo else None)
+    a.install_signal_handlers()
+    return a.run()
 
 
 def status(settings: Settings, as_json: bool) -> int:

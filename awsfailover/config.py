@@ -7,7 +7,6 @@ Everything that can be checked without AWS is checked here, so a typo fails at l
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import sys
 from pathlib import Path
@@ -22,9 +21,7 @@ from pydantic_settings import (
 )
 
 from awsfailover.errors import ConfigError
-
-DEFAULT_CONFIG_PATH = Path("/etc/awsfailover/config.toml")
-CONFIG_ENV = "AWSFAILOVER_CONFIG"
+from awsfailover.paths import resolve_config_path
 
 _ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
 _RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
@@ -168,6 +165,65 @@ class FailoverSettings(_Strict):
     )
 
 
+class AgentSettings(_Strict):
+    fifo: Path | None = Field(
+        None,
+        description="keepalived's vrrp_notify_fifo; created if missing. The agent's last "
+        "argument (vrrp_notify_fifo_script) takes precedence.",
+    )
+    socket: Path = Field(
+        Path("/run/awsfailover/agent.sock"),
+        description="Unix socket the notify hook hands transitions to (mode 0600).",
+    )
+    metrics_address: str = Field(
+        "127.0.0.1:9108",
+        description="host:port for /metrics and /healthz; loopback so it is not exposed. "
+        "Empty disables the listener.",
+    )
+    reconcile_interval: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds between drift checks (two Describe calls per cycle). 30 s keeps "
+        "well inside the Describe token bucket even for many groups per account.",
+    )
+    takeover_deadline: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Seconds one agent takeover may take, retries and confirmation included.",
+    )
+    damping_max_moves: int = Field(
+        3,
+        ge=1,
+        description="Takeovers that moved something allowed per instance within "
+        "damping_window; past it drift repairs stop (split brain suspected).",
+    )
+    damping_window: float = Field(60.0, gt=0, description="Seconds; see damping_max_moves.")
+    health_max_age: float | None = Field(
+        None,
+        gt=0,
+        description="/healthz fails when the last good reconcile is older than this "
+        "(seconds; default 3 x reconcile_interval).",
+    )
+    handoff_timeout: float = Field(
+        0.5,
+        gt=0,
+        description="Seconds the hook waits for the agent's answer before doing the work itself.",
+    )
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        if v and (":" not in v or not v.rsplit(":", 1)[1].isdigit()):
+            raise ValueError(f"{v!r} is not host:port")
+        return v
+
+    @property
+    def health_age(self) -> float:
+        return self.health_max_age or 3 * self.reconcile_interval
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AWSFAILOVER_",
@@ -183,6 +239,7 @@ class Settings(BaseSettings):
     node: NodeSettings = Field(default_factory=NodeSettings)  # type: ignore[arg-type]
     instances: list[InstanceSettings] = Field(default_factory=list)
     failover: FailoverSettings = Field(default_factory=FailoverSettings)  # type: ignore[arg-type]
+    agent: AgentSettings = Field(default_factory=AgentSettings)  # type: ignore[arg-type]
 
     _toml_path: ClassVar[Path | None] = None
 
@@ -221,13 +278,6 @@ class Settings(BaseSettings):
                 return inst
         known = ", ".join(i.name for i in self.instances) or "none"
         raise ConfigError(f"unknown instance {name!r} (configured: {known})")
-
-
-def resolve_config_path(cli_path: str | None) -> Path:
-    if cli_path:
-        return Path(cli_path)
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else DEFAULT_CONFIG_PATH
 
 
 def load_settings(cli_path: str | None = None, **overrides: Any) -> Settings:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from awsfailover.aws import Ec2
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
-from awsfailover.errors import AwsError, PermanentError, Superseded
+from awsfailover.errors import AwsError, ConfigError, PermanentError, Superseded
 from awsfailover.model import (
     Action,
     AssignPrivateIps,
+    Eni,
     MoveIpv6,
     Observed,
     Outcome,
@@ -84,12 +85,36 @@ def items_at(inst: InstanceSettings, observed: Observed, eni_id: str) -> set[str
     return done
 
 
+def select_tables(
+    inst: InstanceSettings, all_tables: dict[str, RouteTable], local_subnet: str
+) -> dict[str, RouteTable]:
+    """The same selection as the targeted Describe calls, from a VPC-wide listing."""
+    if inst.route_tables is not None:
+        missing = [t for t in inst.route_tables if t not in all_tables]
+        if missing:
+            raise ConfigError(
+                f"instances.{inst.name}.route_tables: {', '.join(missing)} "
+                "does not exist in this node's VPC"
+            )
+        return {t: all_tables[t] for t in inst.route_tables}
+    subnets = inst.subnet_ids if inst.subnet_ids is not None else [local_subnet]
+    chosen = {k: t for k, t in all_tables.items() if set(t.explicit_subnets) & set(subnets)}
+    for s in subnets:
+        if not any(s in t.explicit_subnets for t in chosen.values()):
+            raise ConfigError(
+                f"subnet {s} has no explicitly associated route table "
+                "(the main route table is never used implicitly)"
+            )
+    return chosen
+
+
 class Engine:
     def __init__(self, settings: Settings, ec2: Ec2, eni_id: str) -> None:
         self.settings = settings
         self.ec2 = ec2
         self.eni_id = eni_id
         self._subnets: dict[str, Subnet] = {}  # a subnet's CIDRs do not change under us
+        self._local: Eni | None = None  # our ENI's subnet and VPC do not change either
         workers = settings.failover.max_concurrency
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ec2")
 
@@ -127,6 +152,42 @@ class Engine:
                 holders[addr] = local
         tables = tables_f.result() if tables_f is not None else {}
         return Observed(local=local, subnet=subnet, holders=holders, tables=tables)
+
+    def observe_all(
+        self, instances: list[InstanceSettings], deadline: Deadline
+    ) -> dict[str, Observed]:
+        """Every instance from two Describe calls (the reconcile loop's budget): all ENIs of
+        our subnet (VIPs can only live there) and all route tables of our VPC."""
+        if self._local is None:
+            self._local = self.ec2.describe_enis([self.eni_id], deadline)[self.eni_id]
+        local0 = self._local
+        subnet = self._subnets.get(local0.subnet_id)
+        if subnet is None:
+            subnet = self.ec2.describe_subnet(local0.subnet_id, deadline)
+            self._subnets[local0.subnet_id] = subnet
+        enis_f = self._pool.submit(self.ec2.describe_subnet_enis, local0.subnet_id, deadline)
+        needs_tables = any(i.routes for i in instances)
+        tables_f = (
+            self._pool.submit(self.ec2.describe_vpc_route_tables, local0.vpc_id, deadline)
+            if needs_tables
+            else None
+        )
+        enis = enis_f.result()
+        all_tables = tables_f.result() if tables_f is not None else {}
+        local = next((e for e in enis if e.eni_id == self.eni_id), None)
+        if local is None:
+            raise ConfigError(f"node.eni_id: {self.eni_id} is no longer in {local0.subnet_id}")
+        self._local = local
+        out = {}
+        for inst in instances:
+            holders = {}
+            for eni in enis:
+                for addr in (*eni.private_ipv4s, *eni.ipv6s):
+                    if addr in inst.vips and (addr not in holders or eni is local):
+                        holders[addr] = eni
+            tables = select_tables(inst, all_tables, local.subnet_id) if inst.routes else {}
+            out[inst.name] = Observed(local=local, subnet=subnet, holders=holders, tables=tables)
+        return out
 
     def plan(self, inst: InstanceSettings, deadline: Deadline) -> tuple[Plan, Observed]:
         observed = self.observe(inst, deadline)
@@ -194,7 +255,7 @@ class Engine:
                 superseded = exc
             except AwsError as exc:
                 outcome.errors.append(str(exc))
-                log.error("%s: %s failed: %s", inst.name, action.describe(), exc)  # noqa: TRY400
+                log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
 
         final = self._confirm(inst, deadline, wait=not outcome.errors and superseded is None)
         at_ours = items_at(inst, final, self.eni_id) if final is not None else set()

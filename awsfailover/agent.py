@@ -1,0 +1,577 @@
+"""The long-running agent: keepalived FIFO and hook hand-off in, warm EC2 clients, one worker
+per instance, a reconcile loop that repairs drift, damping against split-brain ping-pong,
+Prometheus metrics and /healthz.
+
+Threads: the main loop (signals as flags, reconcile timer, reload), a FIFO reader, a socket
+server, the metrics server, and one worker per instance. Transitions never wait on EC2: they
+bump the instance's generation and wake its worker; a running takeover checks its generation
+before every mutating call, so the newest transition always wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from awsfailover.config import InstanceSettings, Settings, load_settings
+from awsfailover.deadline import Deadline
+from awsfailover.engine import Engine
+from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, Superseded
+from awsfailover.keepalived import Transition, parse_fifo_line
+from awsfailover.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[Settings, Metrics], Engine]
+AddressSource = Callable[[str], set[str]]
+
+
+def interface_addresses(interface: str) -> set[str]:
+    """Addresses on an OS interface (keepalived puts the VIPs on the master's interface)."""
+    try:
+        out = subprocess.run(
+            ["ip", "-j", "addr", "show", "dev", interface],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("cannot read addresses of %s: %s", interface, exc)
+        return set()
+    addrs = set()
+    for link in json.loads(out or "[]"):
+        for a in link.get("addr_info", []):
+            if "local" in a:
+                addrs.add(str(a["local"]))
+    return addrs
+
+
+class Damper:
+    """At most max_moves takeovers that moved something per window. Past that, drift repairs
+    latch off until keepalived reports a new transition: two masters (a cut VRRP link) then
+    stop stealing the VIP back and forth, and the last move stands."""
+
+    def __init__(self, max_moves: int, window: float) -> None:
+        self.max_moves = max_moves
+        self.window = window
+        self.moves: deque[float] = deque()
+        self.latched = False
+
+    def _trim(self, now: float) -> None:
+        while self.moves and now - self.moves[0] > self.window:
+            self.moves.popleft()
+
+    def allow_repair(self, now: float) -> bool:
+        self._trim(now)
+        if len(self.moves) >= self.max_moves:
+            self.latched = True
+        return not self.latched
+
+    def record_move(self, now: float) -> None:
+        self._trim(now)
+        self.moves.append(now)
+
+    def transition(self) -> None:
+        self.latched = False
+
+
+class InstanceWorker:
+    def __init__(self, agent: Agent, inst: InstanceSettings) -> None:
+        self.agent = agent
+        self.inst = inst
+        self.cond = threading.Condition()
+        self.role = "UNKNOWN"
+        self.gen = 0
+        self.done_gen = 0
+        self.repair = False
+        self.busy = False
+        self.stopping = False
+        cfg = agent.settings.agent
+        self.damper = Damper(cfg.damping_max_moves, cfg.damping_window)
+        self.thread = threading.Thread(target=self._run, name=f"worker-{inst.name}", daemon=True)
+        self.thread.start()
+
+    def submit(self, state: str) -> int:
+        with self.cond:
+            self.gen += 1
+            self.role = state
+            self.repair = False
+            self.damper.transition()
+            self.agent.metrics.split_brain.labels(self.inst.name).set(0)
+            self.cond.notify_all()
+            return self.gen
+
+    def request_repair(self) -> None:
+        with self.cond:
+            if self.role == "MASTER" and not self.busy and self.gen == self.done_gen:
+                self.repair = True
+                self.cond.notify_all()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+
+    def idle(self) -> bool:
+        with self.cond:
+            return not self.busy and self.gen == self.done_gen and not self.repair
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.stopping and self.gen == self.done_gen and not self.repair:
+                    self.cond.wait()
+                if self.stopping:
+                    return
+                gen, role, repair = self.gen, self.role, self.repair and self.gen == self.done_gen
+                self.repair = False
+                self.busy = True
+            try:
+                if role == "MASTER":
+                    self._takeover(gen, "drift" if repair else "transition")
+            except Exception:  # a worker must survive anything to serve the next transition
+                log.exception("%s: takeover crashed", self.inst.name)
+                self.agent.metrics.takeovers.labels(self.inst.name, "failed").inc()
+            finally:
+                with self.cond:
+                    self.done_gen = max(self.done_gen, gen)
+                    self.busy = False
+                    self.cond.notify_all()
+
+    def _guard(self, gen: int) -> Callable[[], None]:
+        def guard() -> None:
+            if self.gen != gen:
+                raise Superseded(f"{self.inst.name}: transition {gen} superseded by {self.gen}")
+            self.agent.on_mutation(self.inst.name, gen)
+
+        return guard
+
+    def _takeover(self, gen: int, reason: str) -> None:
+        agent, name = self.agent, self.inst.name
+        engine = agent.engine
+        deadline = Deadline(agent.settings.agent.takeover_deadline)
+        now = time.monotonic()
+        if reason == "drift" and not self.damper.allow_repair(now):
+            agent.metrics.damped.labels(name).inc()
+            agent.metrics.split_brain.labels(name).set(1)
+            log.error(
+                "%s: DAMPED drift repair: %d takeovers in %.0fs; another node also claims "
+                "MASTER (split brain?). Leaving EC2 as it is until keepalived reports a "
+                "new transition.",
+                name,
+                len(self.damper.moves),
+                self.damper.window,
+            )
+            return
+        try:
+            outcome = engine.takeover(self.inst, deadline, self._guard(gen))
+        except Superseded as exc:
+            agent.metrics.takeovers.labels(name, "superseded").inc()
+            log.info("%s", exc)
+            return
+        except (AwsError, ConfigError) as exc:
+            agent.metrics.takeovers.labels(name, "failed").inc()
+            log.error("%s: takeover failed: %s", name, exc)
+            return
+        if not outcome.planned:
+            agent.metrics.takeovers.labels(name, "noop").inc()
+            return
+        self.damper.record_move(time.monotonic())
+        if reason == "drift":
+            agent.metrics.drift_repairs.labels(name).inc()
+        agent.metrics.takeover_seconds.labels(name).observe(outcome.seconds)
+        if outcome.complete:
+            agent.metrics.takeovers.labels(name, "converged").inc()
+            log.info(
+                "%s: %s: converged on %s in %.3fs (%d mutating calls)",
+                name,
+                reason,
+                outcome.eni_id,
+                outcome.seconds,
+                outcome.mutating_calls,
+            )
+        else:
+            agent.metrics.takeovers.labels(name, "partial").inc()
+            log.error(
+                "%s: %s: incomplete after %.1fs; NOT moved: %s; errors: %s",
+                name,
+                reason,
+                outcome.seconds,
+                ", ".join(outcome.not_moved),
+                " | ".join(outcome.errors) or "-",
+            )
+
+
+def default_engine_factory(settings: Settings, metrics: Metrics) -> Engine:
+    from awsfailover.aws import Ec2, make_ec2_client
+    from awsfailover.engine import resolve_node
+
+    node = resolve_node(settings)
+    f = settings.failover
+    client = make_ec2_client(
+        node.region,
+        settings.endpoint_url,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+        max_pool_connections=f.max_concurrency + 4,
+    )
+    return Engine(settings, Ec2(client, metrics), node.eni_id)
+
+
+class Agent:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config_path: str | None = None,
+        fifo: Path | None = None,
+        registry: Any = None,
+        engine_factory: EngineFactory = default_engine_factory,
+        addresses: AddressSource = interface_addresses,
+    ) -> None:
+        from prometheus_client import CollectorRegistry
+
+        self.settings = settings
+        self.config_path = config_path
+        self.fifo = fifo or settings.agent.fifo
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self.engine_factory = engine_factory
+        self.addresses = addresses
+        self.engine = engine_factory(settings, self.metrics)
+        self.workers: dict[str, InstanceWorker] = {}
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._reconcile_now = threading.Event()
+        self.last_reconcile_ok: float | None = None
+        self.mutation_log: list[tuple[float, str, int]] = []  # (time, instance, generation)
+        self._threads: list[threading.Thread] = []
+        self._sock: socket.socket | None = None
+        self._http: Any = None
+        self.ready = threading.Event()
+
+    # --- transitions ---------------------------------------------------------------------
+
+    def on_mutation(self, instance: str, gen: int) -> None:
+        self.mutation_log.append((time.monotonic(), instance, gen))
+
+    def dispatch(self, t: Transition, source: str) -> int:
+        worker = self.workers.get(t.name)
+        if worker is None:
+            raise ConfigError(
+                f"unknown instance {t.name!r} (configured: {', '.join(self.workers) or 'none'})"
+            )
+        self.metrics.handoffs.labels(source).inc()
+        self.metrics.set_state(t.name, t.state)
+        gen = worker.submit(t.state)
+        log.info("%s: %s %s from %s (transition %d)", t.name, t.kind, t.state, source, gen)
+        return gen
+
+    def _sync_workers(self) -> None:
+        wanted = {i.name: i for i in self.settings.instances}
+        for name in list(self.workers):
+            if name not in wanted:
+                self.workers.pop(name).stop()
+        for name, inst in wanted.items():
+            if name in self.workers:
+                self.workers[name].inst = inst
+            else:
+                self.workers[name] = InstanceWorker(self, inst)
+                self.metrics.set_state(name, "UNKNOWN")
+
+    def detect_startup_state(self) -> None:
+        """keepalived puts the VIPs on the master's interface: VIP present -> we are master."""
+        present = self.addresses(self.settings.node.interface)
+        for inst in self.settings.instances:
+            if not inst.vips:
+                log.info("%s: no VIP to detect mastership from; waiting for keepalived", inst.name)
+                continue
+            if set(inst.vips) & present:
+                log.info(
+                    "%s: VIP present on %s at start: this node is MASTER",
+                    inst.name,
+                    self.settings.node.interface,
+                )
+                self.dispatch(Transition("INSTANCE", inst.name, "MASTER"), "startup")
+            else:
+                log.info(
+                    "%s: VIP not on %s at start: not master",
+                    inst.name,
+                    self.settings.node.interface,
+                )
+
+    # --- reconcile -----------------------------------------------------------------------
+
+    def reconcile(self) -> bool:
+        insts = list(self.settings.instances)
+        try:
+            observed = self.engine.observe_all(
+                insts, Deadline(self.settings.agent.takeover_deadline)
+            )
+        except AwsFailoverError as exc:
+            log.warning("reconcile failed: %s", exc)
+            return False
+        from awsfailover.plan import plan as make_plan
+
+        self.last_reconcile_ok = time.monotonic()
+        self.metrics.last_reconcile.set(time.time())
+        for inst in insts:
+            worker = self.workers.get(inst.name)
+            if worker is None or worker.role != "MASTER" or not worker.idle():
+                continue
+            try:
+                drift = make_plan(inst, observed[inst.name]).actions
+            except ConfigError as exc:
+                log.error("%s: reconcile: %s", inst.name, exc)
+                continue
+            if drift:
+                log.warning("%s: drift: %s", inst.name, "; ".join(a.describe() for a in drift))
+                worker.request_repair()
+        return True
+
+    def healthy(self) -> tuple[bool, str]:
+        if self.last_reconcile_ok is None:
+            return False, "no successful reconcile yet"
+        age = time.monotonic() - self.last_reconcile_ok
+        if age > self.settings.agent.health_age:
+            return False, f"last successful reconcile {age:.0f}s ago (EC2 unreachable?)"
+        if self.metrics.last_ec2_error is not None:
+            return False, f"last EC2 call failed ({self.metrics.last_ec2_error})"
+        return True, f"ok; last reconcile {age:.1f}s ago"
+
+    # --- reload --------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        try:
+            new = load_settings(self.config_path)
+            engine = self.engine_factory(new, self.metrics)
+        except AwsFailoverError as exc:
+            log.error("reload rejected, keeping the running config: %s", exc)
+            return False
+        for key in ("fifo", "socket", "metrics_address"):
+            if getattr(new.agent, key) != getattr(self.settings.agent, key):
+                log.warning("reload: agent.%s changed; takes effect at restart", key)
+        old = self.engine
+        self.settings, self.engine = new, engine
+        self._sync_workers()
+        old.close()
+        log.info("reloaded config: %d instances", len(new.instances))
+        return True
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def _fifo_loop(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # RDWR: no EOF when keepalived restarts
+        sel = selectors.DefaultSelector()
+        sel.register(fd, selectors.EVENT_READ)
+        buf = b""
+        try:
+            while not self._stop.is_set():
+                if not sel.select(timeout=0.2):
+                    continue
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                buf += chunk
+                while b"\n" in buf:
+                    raw, buf = buf.split(b"\n", 1)
+                    line = raw.decode(errors="replace")
+                    t = parse_fifo_line(line)
+                    if t is None:
+                        log.debug("fifo: ignoring %r", line)
+                        continue
+                    try:
+                        self.dispatch(t, "fifo")
+                    except ConfigError as exc:
+                        log.warning("fifo: %s", exc)
+        finally:
+            sel.close()
+            os.close(fd)
+
+    def _socket_loop(self, sock: socket.socket) -> None:
+        from awsfailover.keepalived import parse_args
+
+        sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(1.0)
+                try:
+                    data = b""
+                    while not data.endswith(b"\n") and len(data) < 4096:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    t = parse_fifo_line(data.decode(errors="replace"))
+                    if t is None:
+                        parts = data.decode(errors="replace").split()
+                        if len(parts) < 3:
+                            raise ValueError("expected TYPE NAME STATE [PRIORITY]")
+                        t = parse_args(
+                            parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else None
+                        )
+                    gen = self.dispatch(t, "hook")
+                    conn.sendall(f"OK {gen}\n".encode())
+                except ConfigError as exc:
+                    conn.sendall(f"ERR 2 {exc}\n".encode())
+                except (ValueError, TypeError) as exc:
+                    conn.sendall(f"ERR 2 {exc}\n".encode())
+                except OSError as exc:
+                    log.debug("hand-off connection: %s", exc)
+
+    def _open_socket(self, path: Path) -> socket.socket:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(path.stat().st_mode):
+                path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # born 0600: no window where others could connect
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        path.chmod(0o600)
+        sock.listen(64)
+        return sock
+
+    def _start_metrics(self, address: str) -> None:
+        from socketserver import ThreadingMixIn
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+        from prometheus_client import make_wsgi_app
+
+        metrics_app = make_wsgi_app(self.registry)
+        agent = self
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") == "/healthz":
+                ok, why = agent.healthy()
+                body = (why + "\n").encode()
+                start_response(
+                    "200 OK" if ok else "503 Service Unavailable",
+                    [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+
+        class Server(ThreadingMixIn, WSGIServer):
+            daemon_threads = True
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+        host, port = address.rsplit(":", 1)
+        self._http = make_server(
+            host.strip("[]"), int(port), app, server_class=Server, handler_class=Quiet
+        )
+        self._spawn(self._http.serve_forever, "metrics")
+        log.info("metrics and /healthz on http://%s:%d", host, self._http.server_port)
+
+    @property
+    def metrics_port(self) -> int | None:
+        return int(self._http.server_port) if self._http is not None else None
+
+    def _spawn(self, fn: Callable[..., None], name: str, *args: Any) -> None:
+        t = threading.Thread(target=fn, args=args, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def install_signal_handlers(self) -> None:
+        # Handlers only set flags; the main loop acts on them.
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def run(self) -> int:
+        cfg = self.settings.agent
+        self._sync_workers()
+        if self.fifo is not None:
+            if not self.fifo.exists():
+                self.fifo.parent.mkdir(parents=True, exist_ok=True)
+                os.mkfifo(self.fifo, 0o600)
+            elif not stat.S_ISFIFO(self.fifo.stat().st_mode):
+                raise ConfigError(f"agent.fifo: {self.fifo} exists and is not a FIFO")
+            self._spawn(self._fifo_loop, "fifo", self.fifo)
+        try:
+            self._sock = self._open_socket(cfg.socket)
+        except OSError as exc:
+            raise ConfigError(f"agent.socket: cannot listen on {cfg.socket}: {exc}") from exc
+        self._spawn(self._socket_loop, "handoff", self._sock)
+        if cfg.metrics_address:
+            try:
+                self._start_metrics(cfg.metrics_address)
+            except OSError as exc:
+                raise ConfigError(f"agent.metrics_address: {cfg.metrics_address}: {exc}") from exc
+        self.detect_startup_state()
+        log.info(
+            "agent up: %d instances, fifo %s, socket %s",
+            len(self.workers),
+            self.fifo or "-",
+            cfg.socket,
+        )
+        next_reconcile = time.monotonic()
+        self.ready.set()
+        try:
+            while not self._stop.is_set():
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+                if self._reconcile_now.is_set() or time.monotonic() >= next_reconcile:
+                    self._reconcile_now.clear()
+                    self.reconcile()
+                    next_reconcile = time.monotonic() + self.settings.agent.reconcile_interval
+                self._stop.wait(min(0.2, max(0.0, next_reconcile - time.monotonic())))
+        finally:
+            self._shutdown()
+        return 0
+
+    def _shutdown(self) -> None:
+        log.info("agent stopping")
+        if self._sock is not None:
+            self._sock.close()
+            with contextlib.suppress(OSError):
+                self.settings.agent.socket.unlink()
+        # Let a takeover in flight finish (bounded by its deadline) rather than leave EC2
+        # half-moved; start nothing new.
+        end = time.monotonic() + self.settings.agent.takeover_deadline + 1.0
+        for w in self.workers.values():
+            w.stop()
+        for w in self.workers.values():
+            w.thread.join(timeout=max(0.0, end - time.monotonic()))
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for t in self._threads:
+            t.join(timeout=1.0)
+        self.engine.close()
+        log.info("agent stopped")
