@@ -154,9 +154,10 @@ class InstanceWorker:
 
     def _guard(self, gen: int) -> Callable[[], None]:
         def guard() -> None:
+            at = time.monotonic()  # stamped before the check: the audit log never flatters us
             if self.gen != gen:
                 raise Superseded(f"{self.inst.name}: transition {gen} superseded by {self.gen}")
-            self.agent.on_mutation(self.inst.name, gen)
+            self.agent.on_mutation(self.inst.name, gen, at)
 
         return guard
 
@@ -266,8 +267,9 @@ class Agent:
 
     # --- transitions ---------------------------------------------------------------------
 
-    def on_mutation(self, instance: str, gen: int) -> None:
-        self.mutation_log.append((time.monotonic(), instance, gen))
+    def on_mutation(self, instance: str, gen: int, at: float) -> None:
+        if len(self.mutation_log) < 10_000:  # an audit trail for tests, bounded
+            self.mutation_log.append((at, instance, gen))
 
     def dispatch(self, t: Transition, source: str) -> int:
         worker = self.workers.get(t.name)

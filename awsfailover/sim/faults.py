@@ -80,6 +80,7 @@ class Faults:
     error_rate: float = 0.0  # fraction answered HTTP 500 InternalError
     drop_rate: float = 0.0  # fraction whose connection is closed without an answer
     actions: list[str] = field(default_factory=list)  # restrict random faults to these
+    refuse: dict[str, str] = field(default_factory=dict)  # action -> permanent error code
     seed: int | None = None
 
     @classmethod
@@ -157,7 +158,8 @@ class FaultMiddleware:
         delay = self.faults.latency_by_action.get(action, self.faults.latency)
         if delay > 0:
             time.sleep(delay)
-        outcome = self._decide(action, params)
+        refused = self.faults.refuse.get(action)
+        outcome = "refused" if refused else self._decide(action, params)
         with self._lock:
             self.outcomes[f"{action}:{outcome}"] += 1
         if outcome == "dropped":
@@ -172,6 +174,11 @@ class FaultMiddleware:
                 "503 Service Unavailable",
                 "RequestLimitExceeded",
                 "Request limit exceeded.",
+            )
+        if refused:
+            status = "403 Forbidden" if refused == "UnauthorizedOperation" else "400 Bad Request"
+            return self._error(
+                start_response, status, refused, f"sim: {action} refused with {refused}"
             )
         if outcome == "error":
             return self._error(

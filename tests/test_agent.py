@@ -1,0 +1,367 @@
+"""The agent in-process against the local endpoint in a thread: FIFO, hand-off, start-up
+detection, drift repair, damping, retries, permanent errors, reload, metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from awsfailover.agent import Agent
+from awsfailover.config import Settings
+from awsfailover.keepalived import Transition
+from awsfailover.sim import LocalEndpoint, SimClient
+from awsfailover.sim.world import ROUTE6, VIP4, World, build, ec2_client, holder
+
+MUTATING = (
+    "AssignPrivateIpAddresses",
+    "AssignIpv6Addresses",
+    "UnassignIpv6Addresses",
+    "ReplaceRoute",
+)
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalEndpoint]:
+    with LocalEndpoint() as ep:
+        yield ep
+
+
+@pytest.fixture
+def env(local: LocalEndpoint) -> tuple[SimClient, World]:
+    sim = SimClient(local.url)
+    sim.reset()
+    world = build(local.url)
+    sim.reset_calls()
+    return sim, world
+
+
+def write_config(
+    world: World,
+    eni: str,
+    tmp: Path,
+    name: str,
+    agent_extra: str = "",
+    instances: str | None = None,
+) -> Path:
+    d = tmp / name
+    d.mkdir(parents=True, exist_ok=True)
+    cfg = d / "config.toml"
+    cfg.write_text(
+        world.config_toml(eni, state_dir=d / "run", instances=instances)
+        + (
+            f'[agent]\nsocket = "{d}/agent.sock"\nmetrics_address = "127.0.0.1:0"\n'
+            f"reconcile_interval = 30\ntakeover_deadline = 5\n{agent_extra}\n"
+        )
+    )
+    return cfg
+
+
+def load(cfg: Path) -> Settings:
+    from awsfailover.config import load_settings
+
+    return load_settings(str(cfg))
+
+
+class Running:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.thread = threading.Thread(target=agent.run, daemon=True)
+
+    def __enter__(self) -> Agent:
+        self.thread.start()
+        assert self.agent.ready.wait(10)
+        return self.agent
+
+    def __exit__(self, *exc: object) -> None:
+        self.agent.request_stop()
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive()
+
+
+def make_agent(cfg: Path, **kw: object) -> Agent:
+    return Agent(
+        load(cfg),
+        config_path=str(cfg),
+        registry=CollectorRegistry(),
+        addresses=kw.pop("addresses", lambda _i: set()),
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def sample(agent: Agent, name: str, **labels: str) -> float:
+    return agent.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_fifo_master_converges(env, tmp_path: Path):
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    fifo = tmp_path / "notify.fifo"
+    ec2 = ec2_client(world.endpoint_url)
+    with Running(make_agent(cfg, fifo=fifo)) as agent:
+        assert fifo.exists()
+        with open(fifo, "w") as fh:
+            fh.write('INSTANCE "VI_1" MASTER 100\n')
+        assert wait_for(lambda: holder(ec2, VIP4) == [world.eni_b])
+        assert wait_for(
+            lambda: (
+                sample(agent, "awsfailover_takeovers_total", instance="VI_1", result="converged")
+                == 1
+            )
+        )
+        assert sample(agent, "awsfailover_vrrp_state", instance="VI_1", state="MASTER") == 1
+        assert sample(agent, "awsfailover_transitions_total", source="fifo") == 1
+        assert (
+            sample(agent, "awsfailover_ec2_api_calls_total", operation="ReplaceRoute", outcome="ok")
+            == 6
+        )
+
+
+def hook(
+    cfg: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            *args,
+            "-m",
+            "awsfailover",
+            "--config",
+            str(cfg),
+            "notify",
+            "INSTANCE",
+            "VI_1",
+            "MASTER",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_hook_hands_off_without_boto3_and_falls_back(env, tmp_path: Path):
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    ec2 = ec2_client(world.endpoint_url)
+    with Running(make_agent(cfg)) as agent:
+        res = hook(cfg, "-X", "importtime")
+        assert res.returncode == 0, res.stderr
+        assert "handed to the agent" in res.stderr
+        imported = [
+            line.split("|")[-1].strip()
+            for line in res.stderr.splitlines()
+            if line.startswith("import time:")
+        ]
+        assert not any(m.startswith(("botocore", "boto3", "pydantic")) for m in imported)
+        assert wait_for(lambda: holder(ec2, VIP4) == [world.eni_b])
+        assert sample(agent, "awsfailover_transitions_total", source="hook") == 1
+        bad = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "awsfailover",
+                "--config",
+                str(cfg),
+                "notify",
+                "INSTANCE",
+                "VI_9",
+                "MASTER",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert bad.returncode == 2 and "VI_9" in bad.stderr
+    # agent gone: the hook does the work itself
+    node_a = write_config(world, world.eni_a, tmp_path, "a")
+    res = hook(node_a)
+    assert res.returncode == 0, res.stderr
+    assert "handed" not in res.stderr and "converged on" in res.stderr
+    assert holder(ec2, VIP4) == [world.eni_a]
+
+
+def test_startup_detects_mastership_from_interface(env, tmp_path: Path):
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    ec2 = ec2_client(world.endpoint_url)
+    with Running(make_agent(cfg, addresses=lambda _i: set())):
+        time.sleep(0.5)
+    assert holder(ec2, VIP4) == [world.eni_a]
+    assert not any(sim.calls().get(op) for op in MUTATING)
+    with Running(make_agent(cfg, addresses=lambda _i: {VIP4, "10.0.1.11"})) as agent:
+        assert wait_for(lambda: holder(ec2, VIP4) == [world.eni_b])
+        assert sample(agent, "awsfailover_transitions_total", source="startup") == 1
+
+
+def test_drift_is_repaired_in_two_describe_calls(env, tmp_path: Path):
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    ec2 = ec2_client(world.endpoint_url)
+    with Running(make_agent(cfg)) as agent:
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        assert wait_for(lambda: agent.workers["VI_1"].idle() and holder(ec2, VIP4) == [world.eni_b])
+        sim.reset_calls()
+        assert agent.reconcile()
+        assert sum(n for op, n in sim.calls().items() if op.startswith("Describe")) == 2
+        # someone points a route back at A by hand
+        ec2.replace_route(
+            RouteTableId=world.rtb_clients[1],
+            DestinationIpv6CidrBlock=ROUTE6,
+            NetworkInterfaceId=world.eni_a,
+        )
+        assert agent.reconcile()
+        assert wait_for(
+            lambda: sample(agent, "awsfailover_drift_repairs_total", instance="VI_1") == 1
+        )
+        from awsfailover.sim.world import route_targets
+
+        assert route_targets(ec2, world.rtb_clients[1])[ROUTE6] == world.eni_b
+        assert sample(agent, "awsfailover_last_reconcile_success_timestamp_seconds") > 0
+
+
+def test_damping_stops_two_masters_ping_pong(env, tmp_path: Path):
+    sim, world = env
+    extra = "damping_max_moves = 3\ndamping_window = 60\n"
+    agents = [
+        make_agent(write_config(world, eni, tmp_path, n, extra))
+        for eni, n in ((world.eni_a, "a"), (world.eni_b, "b"))
+    ]
+    ec2 = ec2_client(world.endpoint_url)
+    with Running(agents[0]) as a, Running(agents[1]) as b:
+        a.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        b.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        # both reconcile as fast as they can: without damping this never ends
+        end = time.monotonic() + 6
+        while time.monotonic() < end:
+            for ag in (a, b):
+                ag.reconcile()
+            time.sleep(0.1)
+        moves_before = sim.calls().get("AssignPrivateIpAddresses", 0)
+        for _ in range(10):
+            for ag in (a, b):
+                ag.reconcile()
+            time.sleep(0.1)
+        assert sim.calls().get("AssignPrivateIpAddresses", 0) == moves_before  # it stopped
+        assert moves_before <= 2 * 3 + 2
+        damped = [
+            sample(ag, "awsfailover_takeovers_damped_total", instance="VI_1") for ag in (a, b)
+        ]
+        assert sum(damped) > 0
+        assert max(sample(ag, "awsfailover_split_brain", instance="VI_1") for ag in (a, b)) == 1
+        # a new legitimate transition is honoured at once
+        a.dispatch(Transition("INSTANCE", "VI_1", "BACKUP"), "test")
+        b.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        assert wait_for(lambda: holder(ec2, VIP4) == [world.eni_b])
+
+
+def test_retries_under_throttling_and_5xx_within_deadline(env, tmp_path: Path):
+    sim, world = env
+    sim.set_faults(throttle_rate=0.3, error_rate=0.05, seed=3)
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    ec2 = ec2_client(world.endpoint_url)
+    with Running(make_agent(cfg)) as agent:
+        started = time.monotonic()
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        assert wait_for(
+            lambda: (
+                sample(agent, "awsfailover_takeovers_total", instance="VI_1", result="converged")
+                == 1
+            ),
+            timeout=10,
+        )
+        assert time.monotonic() - started < 5 + 0.5
+        retries = sum(
+            s.value
+            for m in agent.registry.collect()
+            if m.name == "awsfailover_ec2_api_retries"
+            for s in m.samples
+            if s.name.endswith("_total")
+        )
+        assert retries > 0
+    sim.set_faults()
+    assert holder(ec2, VIP4) == [world.eni_b]
+
+
+def test_permanent_error_fails_fast_with_code(env, tmp_path: Path, caplog):
+    sim, world = env
+    sim.set_faults(refuse={"ReplaceRoute": "UnauthorizedOperation"})
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    caplog.set_level(logging.ERROR, logger="awsfailover")
+    logging.getLogger("awsfailover").propagate = True
+    with Running(make_agent(cfg)) as agent:
+        started = time.monotonic()
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        assert wait_for(
+            lambda: (
+                sample(agent, "awsfailover_takeovers_total", instance="VI_1", result="partial") == 1
+            )
+        )
+        assert time.monotonic() - started < 2.0  # no retry of a permanent error
+    assert sim.outcomes()["ReplaceRoute:refused"] == 6  # one attempt per route, no retry
+    text = caplog.text
+    assert "UnauthorizedOperation" in text and world.rtb_clients[0] in text
+
+
+def test_sighup_reload_good_and_bad(env, tmp_path: Path, caplog):
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    caplog.set_level(logging.INFO, logger="awsfailover")
+    logging.getLogger("awsfailover").propagate = True
+    with Running(make_agent(cfg)) as agent:
+        good = cfg.read_text() + world.instance_toml("VI_2", vips=["10.0.1.101"], routes=[])
+        cfg.write_text(good)
+        agent.request_reload()
+        assert wait_for(lambda: "VI_2" in agent.workers)
+        cfg.write_text(good + "\nbogus_key = 1\n")
+        agent.request_reload()
+        assert wait_for(lambda: "reload rejected" in caplog.text)
+        assert "bogus_key" in caplog.text
+        assert set(agent.workers) == {"VI_1", "VI_2"}
+        assert agent.settings.instances[1].name == "VI_2"
+
+
+def test_metrics_and_healthz_over_http(env, tmp_path: Path):
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    with Running(make_agent(cfg)) as agent:
+        assert wait_for(lambda: agent.healthy()[0])
+        base = f"http://127.0.0.1:{agent.metrics_port}"
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+            body = r.read().decode()
+        assert "awsfailover_last_reconcile_success_timestamp_seconds" in body
+        assert (
+            'awsfailover_ec2_api_calls_total{operation="DescribeRouteTables",outcome="ok"}' in body
+        )
+        # EC2 unreachable: the next reconcile fails and health turns red
+        sim.set_faults(error_rate=1.0)
+        agent.reconcile()
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=10)
+            raise AssertionError("healthz should fail")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+        sim.set_faults()

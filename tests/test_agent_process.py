@@ -1,0 +1,144 @@
+"""The agent as keepalived runs it: a subprocess, FIFO as last argument, real signals; and
+200 random transitions over two agents."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from test_agent import Running, env, load, local, wait_for, write_config  # noqa: F401
+
+from awsfailover.agent import Agent
+from awsfailover.keepalived import Transition
+from awsfailover.sim.world import ROUTE4, VIP4, ec2_client, holder, route_targets
+
+
+def start_agent(cfg: Path, fifo: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "awsfailover", "--config", str(cfg), "agent", str(fifo)],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        env=dict(os.environ),
+    )
+
+
+def test_sigterm_during_takeover_finishes_cleanly(env, tmp_path: Path):
+    sim, world = env
+    sim.set_faults(latency_by_action={"ReplaceRoute": 0.4})
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    fifo, log = tmp_path / "fifo", tmp_path / "agent.log"
+    proc = start_agent(cfg, fifo, log)
+    try:
+        assert wait_for(lambda: "agent up" in log.read_text(), timeout=20), log.read_text()
+        with open(fifo, "w") as fh:
+            fh.write('INSTANCE "VI_1" MASTER 100\n')
+        assert wait_for(lambda: "replace-route" in log.read_text())
+        time.sleep(0.2)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5 + 3) == 0
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    text = log.read_text()
+    assert "agent stopped" in text, text
+    assert took < 5 + 2
+    # the takeover in flight was finished, not abandoned half-way
+    ec2 = ec2_client(world.endpoint_url)
+    assert holder(ec2, VIP4) == [world.eni_b]
+    assert all(route_targets(ec2, t)[ROUTE4] == world.eni_b for t in world.rtb_clients)
+    assert not Path(tmp_path / "b" / "agent.sock").exists()
+
+
+def test_sighup_reloads_in_a_real_process(env, tmp_path: Path):
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    fifo, log = tmp_path / "fifo", tmp_path / "agent.log"
+    proc = start_agent(cfg, fifo, log)
+    try:
+        assert wait_for(lambda: "agent up" in log.read_text(), timeout=20)
+        cfg.write_text(cfg.read_text() + "\nnot_a_key = 1\n")
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "reload rejected" in log.read_text())
+        assert proc.poll() is None
+        cfg.write_text(
+            cfg.read_text().replace("\nnot_a_key = 1\n", "")
+            + world.instance_toml("VI_2", vips=["10.0.1.101"], routes=[])
+        )
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "reloaded config: 2 instances" in log.read_text())
+        with open(fifo, "w") as fh:
+            fh.write('INSTANCE "VI_2" MASTER 100\n')
+        ec2 = ec2_client(world.endpoint_url)
+        assert wait_for(lambda: holder(ec2, "10.0.1.101") == [world.eni_b])
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+    assert "Traceback" not in log.read_text()
+
+
+def test_200_random_transitions_end_on_the_last_master(env, tmp_path: Path):
+    sim, world = env
+    sim.set_faults(latency=0.01)  # enough for transitions to overlap takeovers in flight
+    agents = {}
+    for n, eni in (("a", world.eni_a), ("b", world.eni_b)):
+        cfg = write_config(world, eni, tmp_path, n, "damping_max_moves = 1000\n")
+        agents[n] = Agent(load(cfg), registry=CollectorRegistry(), addresses=lambda _i: set())
+    rng = random.Random(20261121)
+    received: dict[str, list[tuple[float, str, int]]] = {"a": [], "b": []}
+    lock = threading.Lock()
+    last_master = "a"
+    sent = 0
+    with Running(agents["a"]) as a, Running(agents["b"]) as b:
+        by = {"a": a, "b": b}
+        while sent < 200:
+            new = rng.choice("ab")
+            old = "b" if new == "a" else "a"
+            # VRRP hands over: the old master hears a better advert (BACKUP) before the new one
+            # takes over; sometimes keepalived repeats itself.
+            steps = [(old, "BACKUP"), (new, "MASTER")]
+            if rng.random() < 0.2:
+                steps.append((new, "MASTER"))
+            for node, state in steps:
+                with lock:
+                    gen = by[node].dispatch(Transition("INSTANCE", "VI_1", state), "test")
+                    received[node].append((time.monotonic(), state, gen))
+                sent += 1
+            # mostly fast (transitions land on takeovers in flight), sometimes long enough
+            # for a takeover to finish
+            time.sleep(rng.choice((0.0, 0.01, 0.03, 0.15)))
+            last_master = new
+        for ag in (a, b):
+            assert wait_for(lambda ag=ag: ag.workers["VI_1"].idle(), timeout=20)
+        ec2 = ec2_client(world.endpoint_url)
+        want = world.eni_a if last_master == "a" else world.eni_b
+        assert holder(ec2, VIP4) == [want]
+        assert holder(ec2, world.vip6) == [want]
+        for t in world.rtb_clients:
+            assert set(route_targets(ec2, t)[d] for d in (ROUTE4, world.prefix_list)) == {want}
+        # no stale action: every mutating call a node made was cleared by its newest
+        # transition at that moment, and that transition was MASTER
+        for n, ag in by.items():
+            for at, _inst, gen in ag.mutation_log:
+                before = [r for r in received[n] if r[0] <= at]
+                assert before, "a mutation before any transition"
+                newest = max(before, key=lambda r: r[2])
+                assert newest[1] == "MASTER" and newest[2] == gen, (n, at, newest, gen)
+        # both kinds happened: takeovers that moved things and takeovers cut short
+        assert sum(len(ag.mutation_log) for ag in by.values()) > 0
+        superseded = sum(
+            ag.registry.get_sample_value(
+                "awsfailover_takeovers_total", {"instance": "VI_1", "result": "superseded"}
+            )
+            or 0
+            for ag in by.values()
+        )
+        assert superseded > 0
