@@ -123,7 +123,7 @@ def test_200_random_transitions_end_on_the_last_master(env, tmp_path: Path):
         assert holder(ec2, VIP4) == [want]
         assert holder(ec2, world.vip6) == [want]
         for t in world.rtb_clients:
-            assert set(route_targets(ec2, t)[d] for d in (ROUTE4, world.prefix_list)) == {want}
+            assert {route_targets(ec2, t)[d] for d in (ROUTE4, world.prefix_list)} == {want}
         # no stale action: every mutating call a node made was cleared by its newest
         # transition at that moment, and that transition was MASTER
         for n, ag in by.items():
