@@ -258,3 +258,14 @@ def test_permanent_error_reports_partial_result(world, node_b, ec2, sim):
     assert "incomplete" in res.err and "NOT moved" in res.err and "route" in res.err
     assert f"vip {VIP4}" in res.err.split("NOT moved")[0]  # the VIP did move, and says so
     assert holder(ec2, VIP4) == [world.eni_b]
+
+
+def test_json_logs_one_object_per_line_without_credentials(world, node_b):
+    secret = "s3cr3t-Never-Logged-0000000000000000000000"
+    res = node_b.run("--log-json", "takeover", env={"AWS_SECRET_ACCESS_KEY": secret})
+    assert res.code == 0, res.err
+    lines = [ln for ln in res.err.splitlines() if ln.strip()]
+    docs = [json.loads(ln) for ln in lines]
+    assert any("converged on" in d["message"] for d in docs)
+    assert all({"time", "level", "logger", "message"} <= set(d) for d in docs)
+    assert secret not in res.err and "testing" not in res.err
