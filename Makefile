@@ -20,8 +20,8 @@ demo: venv
 	$(VENV)/bin/awsfailover demo
 
 lint: venv
-	$(VENV)/bin/ruff check awsfailover tests
-	$(VENV)/bin/ruff format --check awsfailover tests
+	$(VENV)/bin/ruff check awsfailover tests bench
+	$(VENV)/bin/ruff format --check awsfailover tests bench
 	$(VENV)/bin/mypy
 
 unit: venv
@@ -30,8 +30,8 @@ unit: venv
 test: lint unit
 
 fmt: venv
-	$(VENV)/bin/ruff format awsfailover tests
-	$(VENV)/bin/ruff check --fix awsfailover tests
+	$(VENV)/bin/ruff format awsfailover tests bench
+	$(VENV)/bin/ruff check --fix awsfailover tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

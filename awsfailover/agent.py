@@ -218,19 +218,9 @@ class InstanceWorker:
 
 
 def default_engine_factory(settings: Settings, metrics: Metrics) -> Engine:
-    from awsfailover.aws import Ec2, make_ec2_client
-    from awsfailover.engine import resolve_node
+    from awsfailover.engine import build_engine
 
-    node = resolve_node(settings)
-    f = settings.failover
-    client = make_ec2_client(
-        node.region,
-        settings.endpoint_url,
-        connect_timeout=f.connect_timeout,
-        read_timeout=f.read_timeout,
-        max_pool_connections=f.max_concurrency + 4,
-    )
-    return Engine(settings, Ec2(client, metrics), node.eni_id)
+    return build_engine(settings, metrics)
 
 
 class Agent:
@@ -257,7 +247,6 @@ class Agent:
         self.workers: dict[str, InstanceWorker] = {}
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._reconcile_now = threading.Event()
         self.last_reconcile_ok: float | None = None
         self.mutation_log: list[tuple[float, str, int]] = []  # (time, instance, generation)
         self._threads: list[threading.Thread] = []
@@ -548,8 +537,7 @@ class Agent:
                 if self._reload.is_set():
                     self._reload.clear()
                     self.reload()
-                if self._reconcile_now.is_set() or time.monotonic() >= next_reconcile:
-                    self._reconcile_now.clear()
+                if time.monotonic() >= next_reconcile:
                     self.reconcile()
                     next_reconcile = time.monotonic() + self.settings.agent.reconcile_interval
                 self._stop.wait(min(0.2, max(0.0, next_reconcile - time.monotonic())))

@@ -26,9 +26,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MUTATING = frozenset(
-    {"AssignPrivateIpAddresses", "AssignIpv6Addresses", "UnassignIpv6Addresses", "ReplaceRoute"}
-)
 # Errors on a resource the config names mean the config is wrong, not that AWS is.
 _CONFIG_NOT_FOUND = frozenset(
     {
@@ -51,7 +48,7 @@ class CallObserver(Protocol):
 
 
 class CallCounter:
-    """Default observer: counts attempts, so callers can say how many mutating calls they made."""
+    """Default observer: counts attempts and retries per operation (tests read it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -65,11 +62,6 @@ class CallCounter:
     def api_retry(self, operation: str, code: str) -> None:
         with self._lock:
             self.retries[operation] += 1
-
-    @property
-    def mutating(self) -> int:
-        with self._lock:
-            return sum(n for op, n in self.calls.items() if op in MUTATING)
 
 
 def make_ec2_client(
@@ -245,28 +237,27 @@ class Ec2:
         return {e.eni_id: e for e in map(_parse_eni, resp["NetworkInterfaces"])}
 
     def find_holders(self, vips: list[str], deadline: Deadline) -> dict[str, Eni]:
-        """VIP -> ENI holding it, for the VIPs anybody holds (secondary addresses included)."""
-        v4 = [v for v in vips if ipaddress.ip_address(v).version == 4]
-        v6 = [v for v in vips if ipaddress.ip_address(v).version == 6]
+        """VIP -> ENI holding it, for VIPs of ONE address family (secondaries included)."""
+        if not vips:
+            return {}
+        name = (
+            "ipv6-addresses.ipv6-address"
+            if ipaddress.ip_address(vips[0]).version == 6
+            else "addresses.private-ip-address"
+        )
+        resp = self.call(
+            "DescribeNetworkInterfaces",
+            name,
+            deadline,
+            lambda: self.client.describe_network_interfaces(
+                Filters=[{"Name": name, "Values": vips}]
+            ),
+        )
         found: dict[str, Eni] = {}
-        for name, wanted in (
-            ("addresses.private-ip-address", v4),
-            ("ipv6-addresses.ipv6-address", v6),
-        ):
-            if not wanted:
-                continue
-            resp = self.call(
-                "DescribeNetworkInterfaces",
-                name,
-                deadline,
-                lambda n=name, w=wanted: self.client.describe_network_interfaces(  # type: ignore[misc]
-                    Filters=[{"Name": n, "Values": w}]
-                ),
-            )
-            for eni in map(_parse_eni, resp["NetworkInterfaces"]):
-                for addr in (*eni.private_ipv4s, *eni.ipv6s):
-                    if addr in wanted:
-                        found[addr] = eni
+        for eni in map(_parse_eni, resp["NetworkInterfaces"]):
+            for addr in (*eni.private_ipv4s, *eni.ipv6s):
+                if addr in vips:
+                    found[addr] = eni
         return found
 
     def describe_subnet_enis(self, subnet_id: str, deadline: Deadline) -> list[Eni]:
@@ -346,7 +337,7 @@ class Ec2:
         table_ids: list[str] | None = None,
         subnet_ids: list[str] | None = None,
     ) -> dict[str, RouteTable]:
-        """By id, or every table EXPLICITLY associated with the subnets (never the main one)."""
+        """By id, or by the association.subnet-id filter; engine.select_tables decides."""
         if table_ids is not None:
             ids = sorted(set(table_ids))
             try:
@@ -368,18 +359,7 @@ class Ec2:
                     Filters=[{"Name": "association.subnet-id", "Values": subnets}]
                 ),
             )
-        tables = {t.table_id: t for t in map(_parse_table, resp["RouteTables"])}
-        if subnet_ids is not None and table_ids is None:
-            # The filter matches explicit associations only; keep that true even if a
-            # double (or a future API change) returned the main table's implicit one.
-            tables = {k: t for k, t in tables.items() if set(t.explicit_subnets) & set(subnets)}
-            for s in subnets:
-                if not any(s in t.explicit_subnets for t in tables.values()):
-                    raise ConfigError(
-                        f"subnet {s} has no explicitly associated route table "
-                        "(the main route table is never used implicitly)"
-                    )
-        return tables
+        return {t.table_id: t for t in map(_parse_table, resp["RouteTables"])}
 
     # --- writes --------------------------------------------------------------------------
 

@@ -7,29 +7,15 @@ import logging
 import sys
 from typing import Any
 
-from awsfailover.aws import Ec2, make_ec2_client
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
-from awsfailover.engine import Engine, item_names, resolve_node
+from awsfailover.engine import Engine, build_engine, item_names
 from awsfailover.errors import ConfigError, FailoverIncomplete
 from awsfailover.model import Outcome
 from awsfailover.plan import check_routes, check_vips, converged_on
 from awsfailover.transition import Transitions
 
 log = logging.getLogger(__name__)
-
-
-def build_engine(settings: Settings) -> Engine:
-    node = resolve_node(settings)
-    f = settings.failover
-    client = make_ec2_client(
-        node.region,
-        settings.endpoint_url,
-        connect_timeout=f.connect_timeout,
-        read_timeout=f.read_timeout,
-        max_pool_connections=f.max_concurrency + 4,
-    )
-    return Engine(settings, Ec2(client), node.eni_id)
 
 
 def report(outcome: Outcome) -> None:

@@ -5,6 +5,7 @@ Used the same way by the hook, `takeover`, `status` and the agent. The EC2 layer
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from awsfailover.aws import Ec2
+from awsfailover.aws import CallObserver, Ec2
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
 from awsfailover.errors import AwsError, ConfigError, PermanentError, Superseded
@@ -64,6 +65,22 @@ def resolve_node(settings: Settings) -> Node:
     return Node(region, eni_id)
 
 
+def build_engine(settings: Settings, observer: CallObserver | None = None) -> Engine:
+    """Resolve this node, build the EC2 client with the failover timeouts, wrap it."""
+    from awsfailover.aws import make_ec2_client
+
+    node = resolve_node(settings)
+    f = settings.failover
+    client = make_ec2_client(
+        node.region,
+        settings.endpoint_url,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+        max_pool_connections=f.max_concurrency + 4,
+    )
+    return Engine(settings, Ec2(client, observer), node.eni_id)
+
+
 def item_names(inst: InstanceSettings, tables: list[str]) -> list[str]:
     items = [f"vip {v}" for v in inst.vips]
     items += [f"route {t} {d}" for t in sorted(tables) for d in inst.routes]
@@ -88,7 +105,8 @@ def items_at(inst: InstanceSettings, observed: Observed, eni_id: str) -> set[str
 def select_tables(
     inst: InstanceSettings, all_tables: dict[str, RouteTable], local_subnet: str
 ) -> dict[str, RouteTable]:
-    """The same selection as the targeted Describe calls, from a VPC-wide listing."""
+    """The tables an instance acts on, from whatever listing was fetched (by id, by subnet
+    filter, or the whole VPC): explicit associations only, never the main table."""
     if inst.route_tables is not None:
         missing = [t for t in inst.route_tables if t not in all_tables]
         if missing:
@@ -126,7 +144,11 @@ class Engine:
     def observe(self, inst: InstanceSettings, deadline: Deadline) -> Observed:
         """Two rounds of concurrent Describe calls at most; one when the subnet is cached."""
         local_f = self._pool.submit(self.ec2.describe_enis, [self.eni_id], deadline)
-        holders_f = self._pool.submit(self.ec2.find_holders, inst.vips, deadline)
+        holders_fs = [
+            self._pool.submit(self.ec2.find_holders, family, deadline)
+            for family in (inst.ipv4_vips, inst.ipv6_vips)
+            if family
+        ]
         tables_f: Future[dict[str, RouteTable]] | None = None
         if inst.routes and inst.route_tables is not None:
             tables_f = self._pool.submit(
@@ -145,12 +167,16 @@ class Engine:
         if subnet is None:
             subnet = self.ec2.describe_subnet(local.subnet_id, deadline)
             self._subnets[local.subnet_id] = subnet
-        holders = dict(holders_f.result())
+        holders: dict[str, Eni] = {}
+        for f in holders_fs:
+            holders.update(f.result())
         # Our own view of our ENI is the freshest: trust it for our addresses.
         for addr in (*local.private_ipv4s, *local.ipv6s):
             if addr in inst.vips:
                 holders[addr] = local
-        tables = tables_f.result() if tables_f is not None else {}
+        tables = (
+            select_tables(inst, tables_f.result(), local.subnet_id) if tables_f is not None else {}
+        )
         return Observed(local=local, subnet=subnet, holders=holders, tables=tables)
 
     def observe_all(
@@ -233,20 +259,26 @@ class Engine:
         guard: Guard = _no_guard,
     ) -> Outcome:
         """Converge inst onto this node; never raises for a partial result, reports it."""
-        before = getattr(self.ec2.observer, "mutating", None)
         the_plan, observed = self.plan(inst, deadline)
         outcome = Outcome(instance=inst.name, eni_id=self.eni_id)
         outcome.planned = [a.describe() for a in the_plan.actions]
         items = item_names(inst, list(observed.tables))
         if the_plan.converged:
-            outcome.moved = []
             outcome.seconds = deadline.elapsed()
             log.info("%s: already converged on %s; no change", inst.name, self.eni_id)
             return outcome
         for line in outcome.planned:
             log.info("%s: %s", inst.name, line)
 
-        futures = {a: self._pool.submit(self._run, a, deadline, guard) for a in the_plan.actions}
+        issued = itertools.count()
+
+        def counted_guard() -> None:
+            guard()
+            next(issued)  # every mutating call passes here once, retries aside
+
+        futures = {
+            a: self._pool.submit(self._run, a, deadline, counted_guard) for a in the_plan.actions
+        }
         superseded: Superseded | None = None
         for action, fut in futures.items():
             try:
@@ -263,8 +295,7 @@ class Engine:
         outcome.moved = sorted(at_ours - before_items)
         outcome.not_moved = [i for i in items if i not in at_ours]
         outcome.seconds = deadline.elapsed()
-        if before is not None:
-            outcome.mutating_calls = int(getattr(self.ec2.observer, "mutating", 0)) - int(before)
+        outcome.mutating_calls = next(issued)
         if superseded is not None:
             log.warning(
                 "%s: stopped, %s; moved so far: %s",

@@ -82,6 +82,3 @@ class Imds:
             raise MetadataError(
                 f"instance metadata has no interface with MAC {mac}: {exc}"
             ) from exc
-
-    def local_ipv4s(self, mac: str) -> list[str]:
-        return self.get(f"network/interfaces/macs/{mac}/local-ipv4s").split()

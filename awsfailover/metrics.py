@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -85,7 +84,6 @@ class Metrics:
             registry=registry,
         )
         self._lock = threading.Lock()
-        self.last_ec2_ok: float | None = None
         self.last_ec2_error: str | None = None
 
     # CallObserver, for aws.Ec2
@@ -94,7 +92,6 @@ class Metrics:
         self.api_latency.labels(operation).observe(seconds)
         with self._lock:
             if outcome == "ok":
-                self.last_ec2_ok = time.time()
                 self.last_ec2_error = None
             elif outcome in ("transient", "throttled"):
                 self.last_ec2_error = outcome

@@ -29,7 +29,7 @@ os.environ.update(
 os.environ.pop("AWSFAILOVER_CONFIG", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from awsfailover.sim import SimClient
+from awsfailover.sim import LocalEndpoint, SimClient
 from awsfailover.sim.server import spawn
 from awsfailover.sim.world import World, build, ec2_client
 
@@ -62,6 +62,22 @@ def world(sim: SimClient) -> World:
 @pytest.fixture
 def ec2(endpoint: str):  # type: ignore[no-untyped-def]
     return ec2_client(endpoint)
+
+
+@pytest.fixture(scope="session")
+def local() -> Iterator[LocalEndpoint]:
+    """The local endpoint in a thread of the test process (engine and agent tests)."""
+    with LocalEndpoint() as ep:
+        yield ep
+
+
+@pytest.fixture
+def env(local: LocalEndpoint) -> tuple[SimClient, World]:
+    sim = SimClient(local.url)
+    sim.reset()
+    world = build(local.url)
+    sim.reset_calls()
+    return sim, world
 
 
 @dataclass

@@ -10,17 +10,15 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from awsfailover.agent import Agent
 from awsfailover.config import Settings
 from awsfailover.keepalived import Transition
-from awsfailover.sim import LocalEndpoint, SimClient
-from awsfailover.sim.world import ROUTE6, VIP4, World, build, ec2_client, holder
+from awsfailover.sim.world import ROUTE6, VIP4, World, ec2_client, holder
 
 MUTATING = (
     "AssignPrivateIpAddresses",
@@ -28,21 +26,6 @@ MUTATING = (
     "UnassignIpv6Addresses",
     "ReplaceRoute",
 )
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[LocalEndpoint]:
-    with LocalEndpoint() as ep:
-        yield ep
-
-
-@pytest.fixture
-def env(local: LocalEndpoint) -> tuple[SimClient, World]:
-    sim = SimClient(local.url)
-    sim.reset()
-    world = build(local.url)
-    sim.reset_calls()
-    return sim, world
 
 
 def write_config(

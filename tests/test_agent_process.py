@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from test_agent import Running, env, load, local, wait_for, write_config  # noqa: F401
+from test_agent import Running, load, wait_for, write_config
 
 from awsfailover.agent import Agent
 from awsfailover.keepalived import Transition

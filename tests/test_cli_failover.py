@@ -165,9 +165,10 @@ def test_eni_in_another_subnet_refused_before_any_call(world, tmp_path: Path, si
     assert holder(ec2, VIP4) == [world.eni_a]
 
 
-def test_vip_held_in_another_subnet_refused(world, tmp_path: Path, sim, ec2):
-    # somebody put an address of the app range on an ENI elsewhere: moving it is impossible
-    ec2.create_subnet(VpcId=world.vpc_id, CidrBlock="10.0.10.0/24")
+def test_vip_only_instance_cannot_pull_vip_into_another_subnet(world, tmp_path: Path, sim):
+    # A VIP held by an ENI of another subnet is refused by the planner (test_plan.py); the
+    # strict double cannot even create that state. Here: the same VIP, with no routes to fall
+    # back on, asked for by an ENI in another subnet after it moved once within its subnet.
     b = Node(
         world, world.eni_b, tmp_path, "b7", instances=world.instance_toml(vips=[VIP4], routes=[])
     )
@@ -246,10 +247,9 @@ def test_status_reports_holders_and_convergence(world, node_b):
     assert "VI_1:" in text and world.eni_b in text
 
 
-def test_permanent_error_reports_partial_result(world, node_b, ec2, sim):
-    # a route whose target ENI we cannot use: delete the prefix-list route's table access by
-    # making ReplaceRoute fail for one table only is not possible in moto; instead make every
-    # EC2 call fail transiently and check the deadline-bounded partial report.
+def test_failing_routes_report_partial_result(world, node_b, ec2, sim):
+    # every ReplaceRoute answers 500 until the deadline: the VIP moves, the routes do not,
+    # and the one error line says which is which
     sim.set_faults(error_rate=1.0, actions=["ReplaceRoute"])
     res = node_b.run(
         "notify", "INSTANCE", "VI_1", "MASTER", env={"AWSFAILOVER_FAILOVER__DEADLINE": "2"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,8 @@ from awsfailover.config import FailoverSettings, InstanceSettings, Settings
 from awsfailover.deadline import Deadline
 from awsfailover.engine import Engine
 from awsfailover.errors import PermanentError, Superseded
-from awsfailover.sim import LocalEndpoint, SimClient
-from awsfailover.sim.world import ROUTE4, ROUTE6, VIP4, World, build, ec2_client, holder
+from awsfailover.sim.world import ROUTE4, ROUTE6, VIP4, World, ec2_client, holder
 from awsfailover.transition import Transitions
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[LocalEndpoint]:
-    with LocalEndpoint() as ep:
-        yield ep
-
-
-@pytest.fixture
-def env(local: LocalEndpoint) -> tuple[SimClient, World]:
-    sim = SimClient(local.url)
-    sim.reset()
-    return sim, build(local.url)
 
 
 def engine_for(world: World, eni: str, deadline: float = 10.0) -> tuple[Engine, CallCounter]:

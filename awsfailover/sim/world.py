@@ -13,9 +13,9 @@ on ENI A: node A is the initial master.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -44,11 +44,6 @@ class World:
     rtb_clients: list[str]
     rtb_main: str
     app_ipv6_cidr: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def all_tables(self) -> list[str]:
-        return [self.rtb_app, *self.rtb_clients]
 
     def config_toml(
         self, eni: str, *, instances: str | None = None, state_dir: Path, extra: str = ""
