@@ -89,6 +89,29 @@ def make_ec2_client(
     return cast("EC2Client", client)
 
 
+def make_client(service: str, region: str, endpoint_url: str | None = None) -> Any:
+    """A client for the preflight tools (IAM, STS): botocore's standard retries are enough
+    there, nothing races a deadline. With no endpoint_url, botocore's own configuration
+    applies (AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL)."""
+    import botocore.session
+    from botocore.config import Config
+
+    cfg = Config(region_name=region, retries={"mode": "standard"}, connect_timeout=3)
+    return botocore.session.get_session().create_client(
+        service, endpoint_url=endpoint_url, config=cfg
+    )
+
+
+def call_once(operation: str, resource: str, fn: Callable[[], T]) -> T:
+    """One call with the errors classified (for the preflight tools)."""
+    try:
+        return fn()
+    except AwsError:
+        raise
+    except Exception as exc:
+        raise classify(exc, operation, resource) from exc
+
+
 def _parse_eni(raw: Any) -> Eni:
     return Eni(
         eni_id=raw["NetworkInterfaceId"],

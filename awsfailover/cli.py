@@ -44,6 +44,29 @@ def _parser() -> argparse.ArgumentParser:
         help="notify FIFO (keepalived's vrrp_notify_fifo_script passes it last)",
     )
 
+    ip = sub.add_parser("iam-policy", help="print the least-privilege IAM policy for the group")
+    ip.add_argument("--eni", action="append", default=[], help="a group ENI (repeatable)")
+    ip.add_argument("--route-table", action="append", default=[], help="rtb-... (repeatable)")
+    ip.add_argument("--account", help="12-digit account id (default: group.account_id)")
+    ip.add_argument("--region", help="Region (default: the config's); picks the ARN partition")
+    ip.add_argument("--tag", help="KEY=VALUE: scope the ENI statements by tag, not by id")
+    ip.add_argument(
+        "--role",
+        help="role name or /path/name: add the statement check-iam needs to simulate it",
+    )
+    ip.add_argument("--ipv6", action="store_true", help="grant the IPv6 actions (no config)")
+
+    ci = sub.add_parser("check-iam", help="evaluate the policy the agent needs, on this node")
+    ci.add_argument(
+        "--principal-arn",
+        help="simulate this role instead of the caller (with credentials that may simulate)",
+    )
+
+    d = sub.add_parser("doctor", help="check the whole setup; PASS/WARN/FAIL with fixes")
+    d.add_argument(
+        "--expect-agent", action="store_true", help="the agent must be running and healthy"
+    )
+
     sub.add_parser("demo", help="fail a group over in the built-in local EC2 endpoint")
     return p
 
@@ -67,9 +90,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         handed = _handoff(args)
         if handed is not None:
             return handed
+    if args.command == "iam-policy":
+        return _iam_policy(args)
     from awsfailover.config import load_settings
 
     settings = load_settings(args.config)
+    if args.command == "check-iam":
+        from awsfailover.iamcheck import check_iam
+
+        return check_iam(settings, args.principal_arn)
+    if args.command == "doctor":
+        from awsfailover import doctor
+
+        return doctor.run(settings, args.expect_agent)
     from awsfailover import commands
 
     if args.command == "notify":
@@ -81,6 +114,31 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "agent":
         return commands.agent(settings, args.config, args.fifo)
     raise AssertionError(args.command)  # argparse only accepts the commands above
+
+
+def _iam_policy(args: argparse.Namespace) -> int:
+    from awsfailover.config import Settings, load_settings
+    from awsfailover.iamcheck import PolicyArgs, policy_scope
+    from awsfailover.iampolicy import build, render
+    from awsfailover.paths import resolve_config_path
+
+    settings: Settings | None = None
+    if args.config or resolve_config_path(None).is_file():
+        settings = load_settings(args.config)
+    scope = policy_scope(
+        settings,
+        PolicyArgs(
+            enis=args.eni,
+            route_tables=args.route_table,
+            account=args.account,
+            region=args.region,
+            tag=args.tag,
+            role=args.role,
+            ipv6=args.ipv6,
+        ),
+    )
+    sys.stdout.write(render(build(scope)))
+    return 0
 
 
 def _handoff(args: argparse.Namespace) -> int | None:

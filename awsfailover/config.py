@@ -136,6 +136,54 @@ class InstanceSettings(_Strict):
         return [v for v in self.vips if ipaddress.ip_address(v).version == 6]
 
 
+class GroupSettings(_Strict):
+    """The failover group as a whole: what iam-policy, check-iam and doctor look at."""
+
+    enis: list[str] = Field(
+        default_factory=list,
+        description="Every member's ENI, this node's included: the ENIs a VIP may move between.",
+    )
+    account_id: str | None = Field(
+        None, description="12-digit account id, for the ARNs iam-policy prints."
+    )
+    resource_tag: str | None = Field(
+        None,
+        description="KEY=VALUE: scope the policy's ENI statements by this tag instead of by "
+        "ENI id (for groups whose ENIs are replaced often).",
+    )
+
+    @field_validator("enis")
+    @classmethod
+    def _enis(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not _ENI_RE.match(e):
+                raise ValueError(f"{e!r} is not an ENI id (eni-...)")
+        if len(set(v)) != len(v):
+            raise ValueError("duplicate ENI")
+        return v
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^\d{12}$", v):
+            raise ValueError(f"{v!r} is not a 12-digit account id")
+        return v
+
+    @field_validator("resource_tag")
+    @classmethod
+    def _tag(cls, v: str | None) -> str | None:
+        if v is not None and ("=" not in v or not v.split("=", 1)[0]):
+            raise ValueError(f"{v!r} is not KEY=VALUE")
+        return v
+
+    @property
+    def tag(self) -> tuple[str, str] | None:
+        if self.resource_tag is None:
+            return None
+        key, value = self.resource_tag.split("=", 1)
+        return key, value
+
+
 class FailoverSettings(_Strict):
     deadline: float = Field(
         10.0,
@@ -238,6 +286,7 @@ class Settings(BaseSettings):
     )
     node: NodeSettings = Field(default_factory=NodeSettings)  # type: ignore[arg-type]
     instances: list[InstanceSettings] = Field(default_factory=list)
+    group: GroupSettings = Field(default_factory=GroupSettings)  # type: ignore[arg-type]
     failover: FailoverSettings = Field(default_factory=FailoverSettings)  # type: ignore[arg-type]
     agent: AgentSettings = Field(default_factory=AgentSettings)  # type: ignore[arg-type]
 

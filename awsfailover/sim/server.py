@@ -67,8 +67,11 @@ class _ControlApp:
 def make_app() -> tuple[_ControlApp, FaultMiddleware]:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from awsfailover.sim import iamauth
+
     strict.install()
-    faults = FaultMiddleware(DomainDispatcherApplication(create_backend_app))
+    iamauth.install()
+    faults = FaultMiddleware(iamauth.IamEnforcer(DomainDispatcherApplication(create_backend_app)))
     return _ControlApp(faults), faults
 
 

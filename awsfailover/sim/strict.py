@@ -286,6 +286,36 @@ def subnet_ipv6_association_set(self: Any) -> list[dict[str, Any]]:
     ]
 
 
+_PORTED = frozenset({"tcp", "udp", "icmp", "icmpv6", "6", "17", "1", "58"})
+
+
+def security_group_rule_init(  # noqa: PLR0917 - moto's own signature
+    self: Any,
+    ec2_backend: Any,
+    ip_protocol: str,
+    group_id: str,
+    from_port: Any,
+    to_port: Any,
+    *args: Any,
+    **kwargs: Any,
+) -> None:
+    """AWS: protocols without ports (VRRP is IP protocol 112) take a rule with no port range;
+    moto crashes on int(None)."""
+    portless = str(ip_protocol).lower() not in _PORTED and from_port is None and to_port is None
+    _ORIG["sg_rule_init"](
+        self,
+        ec2_backend,
+        ip_protocol,
+        group_id,
+        "0" if portless else from_port,
+        "0" if portless else to_port,
+        *args,
+        **kwargs,
+    )
+    if portless:
+        self.from_port = self.to_port = None
+
+
 _ORIG: dict[str, Any] = {}
 
 
@@ -301,6 +331,7 @@ def install() -> None:
             NetworkInterfaceBackend,
         )
         from moto.ec2.models.route_tables import RouteBackend
+        from moto.ec2.models.security_groups import SecurityGroupRule
         from moto.ec2.models.subnets import Subnet
         from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
         from moto.ec2.responses.route_tables import RouteTables
@@ -311,6 +342,7 @@ def install() -> None:
         _ORIG["is_filter_matching"] = ec2_utils.is_filter_matching
         _ORIG["replace_route_response"] = RouteTables.replace_route
         _ORIG["create_route"] = RouteBackend.create_route
+        _ORIG["sg_rule_init"] = SecurityGroupRule.__init__
 
         patches: list[tuple[Any, str, Any]] = [
             (NetworkInterfaceBackend, "assign_private_ip_addresses", assign_private_ip_addresses),
@@ -322,6 +354,7 @@ def install() -> None:
             (RouteBackend, "create_route", create_route),
             (Subnet, "ipv6_cidr_block_association_set", property(subnet_ipv6_association_set)),
             (ElasticNetworkInterfaces, "assign_private_ip_addresses", assign_private_ips_response),
+            (SecurityGroupRule, "__init__", security_group_rule_init),
         ]
         for target, name, fn in patches:
             setattr(target, name, fn)

@@ -1,0 +1,537 @@
+"""doctor: the whole-setup preflight. Gather the facts (Describe calls only), then judge them
+with pure functions, one per check; each line is PASS, WARN or FAIL with the fix."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TextIO
+
+from awsfailover.aws import Ec2, make_ec2_client
+from awsfailover.config import InstanceSettings, Settings
+from awsfailover.deadline import Deadline
+from awsfailover.engine import resolve_node, select_tables
+from awsfailover.errors import AwsError, AwsFailoverError, ConfigError
+from awsfailover.model import RouteTable
+
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+
+
+@dataclass(frozen=True)
+class Line:
+    status: str
+    check: str
+    message: str
+    fix: str = ""
+
+
+@dataclass
+class Facts:
+    """Everything the checks judge, as EC2 returned it."""
+
+    own_eni: str
+    enis: dict[str, Any]  # ENI id -> DescribeNetworkInterfaces entry
+    subnets: dict[str, Any]  # subnet id -> DescribeSubnets entry
+    tables: dict[str, dict[str, RouteTable]]  # instance -> selected tables
+    table_errors: dict[str, str]  # instance -> why its tables could not be selected
+    security_groups: dict[str, Any]  # group id -> DescribeSecurityGroups entry
+    reservations: dict[str, list[str]]  # subnet id -> explicit reservation CIDRs
+    ip_limits: dict[str, tuple[str, int, int]]  # ENI -> (instance type, IPv4, IPv6 per ENI)
+    imds: str | None  # None when reachable, else the error
+    imds_needed: bool
+    agent_health: str | None  # None when healthy, "" when not expected, else the error
+    missing_enis: list[str] = field(default_factory=list)
+
+
+# --- checks (pure) ---------------------------------------------------------------------------
+
+
+def _all_vips(settings: Settings) -> list[str]:
+    return [v for i in settings.instances for v in i.vips]
+
+
+def check_enis_share_subnet(settings: Settings, f: Facts) -> list[Line]:
+    name = "enis"
+    out = [
+        Line(FAIL, name, f"group ENI {e} does not exist", "fix group.enis in the config")
+        for e in f.missing_enis
+    ]
+    if not settings.group.enis:
+        out.append(
+            Line(
+                WARN,
+                name,
+                "group.enis is not set: only this node's ENI is checked",
+                "list every member's ENI in group.enis",
+            )
+        )
+    subnets = sorted({e["SubnetId"] for e in f.enis.values()})
+    if not _all_vips(settings):
+        out.append(Line(PASS, name, f"routes only; ENIs in {', '.join(subnets)}"))
+        return out
+    if len(subnets) > 1:
+        by = ", ".join(f"{k} in {v['SubnetId']}" for k, v in sorted(f.enis.items()))
+        out.append(
+            Line(
+                FAIL,
+                name,
+                f"the group's ENIs are in different subnets ({by}); a VIP (secondary IP) "
+                "moves within one subnet only",
+                "put every member's ENI in one subnet, or fail over across AZs with "
+                "routes only (no vips)",
+            )
+        )
+    else:
+        out.append(Line(PASS, name, f"{len(f.enis)} ENIs share subnet {subnets[0]}"))
+    return out
+
+
+def _in_subnet(vip: str, subnet: Any) -> bool:
+    addr = ipaddress.ip_address(vip)
+    if addr.version == 4:
+        return addr in ipaddress.ip_network(subnet["CidrBlock"])
+    return any(
+        addr in ipaddress.ip_network(a["Ipv6CidrBlock"])
+        for a in subnet.get("Ipv6CidrBlockAssociationSet", [])
+    )
+
+
+def check_vips_in_subnet(settings: Settings, f: Facts) -> list[Line]:
+    out = []
+    for vip in _all_vips(settings):
+        outside = [
+            f"{eni} ({raw['SubnetId']})"
+            for eni, raw in sorted(f.enis.items())
+            if not _in_subnet(vip, f.subnets[raw["SubnetId"]])
+        ]
+        if outside:
+            out.append(
+                Line(
+                    FAIL,
+                    "vip-subnet",
+                    f"VIP {vip} is outside the subnet of {', '.join(outside)}",
+                    "choose a VIP inside the members' subnet CIDR",
+                )
+            )
+        else:
+            out.append(Line(PASS, "vip-subnet", f"VIP {vip} lies in the subnet of every ENI"))
+    return out
+
+
+def check_source_dest(settings: Settings, f: Facts) -> list[Line]:
+    if not any(i.routes for i in settings.instances):
+        return []
+    out = []
+    for eni, raw in sorted(f.enis.items()):
+        if raw.get("SourceDestCheck", True):
+            out.append(
+                Line(
+                    FAIL,
+                    "source-dest-check",
+                    f"{eni} has source/destination check on: it will drop the traffic the "
+                    "routes send it",
+                    f"aws ec2 modify-network-interface-attribute --network-interface-id {eni} "
+                    "--no-source-dest-check",
+                )
+            )
+        else:
+            out.append(Line(PASS, "source-dest-check", f"{eni} has source/destination check off"))
+    return out
+
+
+def check_route_tables(settings: Settings, f: Facts) -> list[Line]:
+    out = []
+    for inst in settings.instances:
+        if not inst.routes:
+            continue
+        if inst.name in f.table_errors:
+            out.append(Line(FAIL, "route-tables", f.table_errors[inst.name], _table_fix(inst)))
+            continue
+        for tid, table in sorted(f.tables.get(inst.name, {}).items()):
+            if not table.explicit_subnets:
+                out.append(
+                    Line(
+                        FAIL,
+                        "route-tables",
+                        f"{inst.name}: {tid} is not explicitly associated with any subnet, "
+                        "so no traffic follows its routes",
+                        f"aws ec2 associate-route-table --route-table-id {tid} --subnet-id SUBNET",
+                    )
+                )
+                continue
+            missing = [d for d in inst.routes if d not in table.routes]
+            if missing:
+                out.append(
+                    Line(
+                        FAIL,
+                        "route-tables",
+                        f"{inst.name}: {tid} has no route for {', '.join(missing)} "
+                        "(ReplaceRoute only replaces existing routes)",
+                        f"aws ec2 create-route --route-table-id {tid} "
+                        f"--destination-cidr-block {missing[0]} "
+                        f"--network-interface-id {f.own_eni}",
+                    )
+                )
+                continue
+            out.append(
+                Line(
+                    PASS,
+                    "route-tables",
+                    f"{inst.name}: {tid} (associated with "
+                    f"{', '.join(table.explicit_subnets)}) holds all {len(inst.routes)} routes",
+                )
+            )
+    return out
+
+
+def _table_fix(inst: InstanceSettings) -> str:
+    if inst.route_tables is not None:
+        return f"fix instances.{inst.name}.route_tables"
+    return "associate a route table explicitly with the subnet (aws ec2 associate-route-table)"
+
+
+def _rule_allows_vrrp(rule: Any, peer: Any) -> bool:
+    if str(rule.get("IpProtocol")) not in ("112", "-1"):
+        return False
+    peer_groups = {g["GroupId"] for g in peer.get("Groups", [])}
+    if any(p.get("GroupId") in peer_groups for p in rule.get("UserIdGroupPairs", [])):
+        return True
+    addr = ipaddress.ip_address(peer["PrivateIpAddress"])
+    return any(addr in ipaddress.ip_network(r["CidrIp"]) for r in rule.get("IpRanges", []))
+
+
+def check_vrrp_rules(settings: Settings, f: Facts) -> list[Line]:
+    if len(f.enis) < 2:
+        return [
+            Line(
+                WARN,
+                "vrrp",
+                "fewer than two group ENIs known: VRRP rules not checked",
+                "list every member's ENI in group.enis",
+            )
+        ]
+    out = []
+    for dst_id, dst in sorted(f.enis.items()):
+        groups = [g["GroupId"] for g in dst.get("Groups", [])]
+        rules = [r for g in groups for r in f.security_groups[g].get("IpPermissions", [])]
+        for src_id, src in sorted(f.enis.items()):
+            if src_id == dst_id:
+                continue
+            if any(_rule_allows_vrrp(r, src) for r in rules):
+                out.append(
+                    Line(PASS, "vrrp", f"{dst_id} accepts VRRP (IP protocol 112) from {src_id}")
+                )
+                continue
+            src_group = next((g["GroupId"] for g in src.get("Groups", [])), "SG_OF_PEER")
+            out.append(
+                Line(
+                    FAIL,
+                    "vrrp",
+                    f"the security groups of {dst_id} ({', '.join(groups)}) do not allow IP "
+                    f"protocol 112 from {src_id}: unicast VRRP cannot reach it, both become MASTER",
+                    "aws ec2 authorize-security-group-ingress --group-id "
+                    f"{groups[0] if groups else 'SG'} "
+                    f"--ip-permissions 'IpProtocol=112,UserIdGroupPairs=[{{GroupId={src_group}}}]'",
+                )
+            )
+    return out
+
+
+def check_reservations(settings: Settings, f: Facts) -> list[Line]:
+    out = []
+    subnets = sorted({e["SubnetId"] for e in f.enis.values()})
+    for inst in settings.instances:
+        for vip in inst.ipv4_vips:
+            addr = ipaddress.ip_address(vip)
+            for s in subnets:
+                if not _in_subnet(vip, f.subnets[s]):
+                    continue  # reported by vip-subnet
+                if any(addr in ipaddress.ip_network(c) for c in f.reservations.get(s, [])):
+                    out.append(
+                        Line(
+                            PASS,
+                            "reservation",
+                            f"VIP {vip} is in an explicit CIDR reservation of {s}",
+                        )
+                    )
+                else:
+                    out.append(
+                        Line(
+                            FAIL,
+                            "reservation",
+                            f"VIP {vip} is in no explicit CIDR reservation of {s}: AWS may "
+                            "hand it to a new instance or ENI",
+                            f"aws ec2 create-subnet-cidr-reservation --subnet-id {s} "
+                            f"--cidr {vip}/32 --reservation-type explicit",
+                        )
+                    )
+    return out
+
+
+def check_ip_room(settings: Settings, f: Facts) -> list[Line]:
+    vips4 = {v for i in settings.instances for v in i.ipv4_vips}
+    vips6 = {v for i in settings.instances for v in i.ipv6_vips}
+    if not vips4 and not vips6:
+        return []
+    out = []
+    for eni, raw in sorted(f.enis.items()):
+        if eni not in f.ip_limits:
+            out.append(
+                Line(
+                    WARN,
+                    "ip-room",
+                    f"{eni} is not attached to an instance: its address limit is unknown",
+                    "attach the ENI to its appliance instance",
+                )
+            )
+            continue
+        itype, lim4, lim6 = f.ip_limits[eni]
+        have4 = {a["PrivateIpAddress"] for a in raw.get("PrivateIpAddresses", [])}
+        have6 = {str(ipaddress.ip_address(a["Ipv6Address"])) for a in raw.get("Ipv6Addresses", [])}
+        need4, need6 = len(have4 | vips4), len(have6 | vips6)
+        if need4 > lim4 or need6 > lim6:
+            out.append(
+                Line(
+                    FAIL,
+                    "ip-room",
+                    f"{eni} ({itype}) would need {need4} IPv4 / {need6} IPv6 addresses to take "
+                    f"every VIP; {itype} allows {lim4} / {lim6} per ENI",
+                    "free secondary addresses on the ENI or use a larger instance type",
+                )
+            )
+        else:
+            out.append(
+                Line(
+                    PASS,
+                    "ip-room",
+                    f"{eni} ({itype}) has room for every VIP "
+                    f"({need4}/{lim4} IPv4, {need6}/{lim6} IPv6)",
+                )
+            )
+    return out
+
+
+def check_imds(settings: Settings, f: Facts) -> list[Line]:
+    if f.imds is None:
+        return [Line(PASS, "imds", "IMDSv2 answers (token and metadata)")]
+    status = FAIL if f.imds_needed else WARN
+    why = "" if f.imds_needed else " (not needed: node.eni_id and region are configured)"
+    return [
+        Line(
+            status,
+            "imds",
+            f"IMDSv2 unreachable: {f.imds}{why}",
+            "aws ec2 modify-instance-metadata-options --instance-id ID --http-tokens required "
+            "--http-put-response-hop-limit 2 (2 when the hook runs in a container)",
+        )
+    ]
+
+
+def check_agent(settings: Settings, f: Facts) -> list[Line]:
+    if f.agent_health == "":
+        return [
+            Line(PASS, "agent", "not expected to run (no agent.fifo; --expect-agent checks it)")
+        ]
+    if f.agent_health is None:
+        return [Line(PASS, "agent", f"/healthz on {settings.agent.metrics_address} answers 200")]
+    return [
+        Line(
+            FAIL,
+            "agent",
+            f"agent health on {settings.agent.metrics_address or '(disabled)'}: {f.agent_health}",
+            "systemctl status awsfailover-agent; journalctl -u awsfailover-agent",
+        )
+    ]
+
+
+CHECKS: list[Callable[[Settings, Facts], list[Line]]] = [
+    check_enis_share_subnet,
+    check_vips_in_subnet,
+    check_source_dest,
+    check_route_tables,
+    check_vrrp_rules,
+    check_reservations,
+    check_ip_room,
+    check_imds,
+    check_agent,
+]
+
+
+# --- facts (Describe calls only) --------------------------------------------------------------
+
+
+def _imds_probe(timeout: float = 1.0) -> str | None:
+    from awsfailover.imds import Imds
+
+    try:
+        imds = Imds(timeout=timeout)
+        imds.token()
+        imds.get("instance-id")
+    except AwsFailoverError as exc:
+        return str(exc)
+    return None
+
+
+def _agent_probe(settings: Settings, expect: bool) -> str | None:
+    if not expect and settings.agent.fifo is None:
+        return ""
+    addr = settings.agent.metrics_address
+    if not addr:
+        return "agent.metrics_address is empty, so there is nothing to ask"
+    host, port = addr.rsplit(":", 1)
+    url = f"http://{host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return None if resp.status == 200 else f"HTTP {resp.status}"
+    except OSError as exc:
+        return f"{url}: {exc}"
+
+
+def gather(
+    settings: Settings, ec2: Ec2, own_eni: str, expect_agent: bool, imds_needed: bool
+) -> Facts:
+    deadline = Deadline(60.0)
+    c = ec2.client
+    ids = sorted({*settings.group.enis, own_eni})
+    found: dict[str, Any] = {}
+    missing = []
+    for eni in ids:  # one by one: a missing ENI must not hide the others
+        try:
+            resp = ec2.call(
+                "DescribeNetworkInterfaces",
+                eni,
+                deadline,
+                partial(c.describe_network_interfaces, NetworkInterfaceIds=[eni]),
+            )
+            found[eni] = resp["NetworkInterfaces"][0]
+        except AwsError as err:
+            if "NotFound" not in err.code:
+                raise
+            missing.append(eni)
+    if own_eni not in found:
+        raise ConfigError(f"this node's ENI {own_eni} does not exist")
+    subnet_ids = sorted({e["SubnetId"] for e in found.values()})
+    subnets = {
+        s["SubnetId"]: s
+        for s in ec2.call(
+            "DescribeSubnets",
+            ",".join(subnet_ids),
+            deadline,
+            lambda: c.describe_subnets(SubnetIds=subnet_ids),
+        )["Subnets"]
+    }
+    own_subnet = found[own_eni]["SubnetId"]
+    tables: dict[str, dict[str, RouteTable]] = {}
+    table_errors: dict[str, str] = {}
+    for inst in settings.instances:
+        if not inst.routes:
+            continue
+        try:
+            if inst.route_tables is not None:
+                listing = ec2.describe_route_tables(deadline, table_ids=inst.route_tables)
+            else:
+                listing = ec2.describe_route_tables(
+                    deadline, subnet_ids=inst.subnet_ids or [own_subnet]
+                )
+            tables[inst.name] = select_tables(inst, listing, own_subnet)
+        except ConfigError as err:
+            table_errors[inst.name] = f"{inst.name}: {err}"
+    group_ids = sorted({g["GroupId"] for e in found.values() for g in e.get("Groups", [])})
+    sgs = {}
+    if group_ids:
+        sgs = {
+            g["GroupId"]: g
+            for g in ec2.call(
+                "DescribeSecurityGroups",
+                ",".join(group_ids),
+                deadline,
+                lambda: c.describe_security_groups(GroupIds=group_ids),
+            )["SecurityGroups"]
+        }
+    reservations = {}
+    for s in subnet_ids:
+        held = ec2.call(
+            "GetSubnetCidrReservations",
+            s,
+            deadline,
+            partial(c.get_subnet_cidr_reservations, SubnetId=s),
+        )
+        reservations[s] = [
+            r["Cidr"]
+            for r in held.get("SubnetIpv4CidrReservations", [])
+            if r.get("ReservationType") == "explicit"
+        ]
+    return Facts(
+        own_eni=own_eni,
+        enis=found,
+        subnets=subnets,
+        tables=tables,
+        table_errors=table_errors,
+        security_groups=sgs,
+        reservations=reservations,
+        ip_limits=_ip_limits(ec2, found, deadline),
+        imds=_imds_probe(),
+        imds_needed=imds_needed,
+        agent_health=_agent_probe(settings, expect_agent),
+        missing_enis=missing,
+    )
+
+
+def _ip_limits(
+    ec2: Ec2, enis: dict[str, Any], deadline: Deadline
+) -> dict[str, tuple[str, int, int]]:
+    c = ec2.client
+    by_instance = {
+        raw["Attachment"]["InstanceId"]: eni
+        for eni, raw in enis.items()
+        if raw.get("Attachment", {}).get("InstanceId")
+    }
+    if not by_instance:
+        return {}
+    ids = sorted(by_instance)
+    resp = ec2.call(
+        "DescribeInstances", ",".join(ids), deadline, lambda: c.describe_instances(InstanceIds=ids)
+    )
+    itype = {
+        i["InstanceId"]: i["InstanceType"] for r in resp["Reservations"] for i in r["Instances"]
+    }
+    types = sorted(set(itype.values()))
+    info = ec2.call(
+        "DescribeInstanceTypes",
+        ",".join(types),
+        deadline,
+        lambda: c.describe_instance_types(InstanceTypes=types),
+    )
+    limits = {
+        t["InstanceType"]: (
+            int(t["NetworkInfo"]["Ipv4AddressesPerInterface"]),
+            int(t["NetworkInfo"].get("Ipv6AddressesPerInterface", 0)),
+        )
+        for t in info["InstanceTypes"]
+    }
+    return {
+        eni: (itype[i], *limits[itype[i]])
+        for i, eni in by_instance.items()
+        if itype.get(i) in limits
+    }
+
+
+def run(settings: Settings, expect_agent: bool, out: TextIO = sys.stdout) -> int:
+    imds_needed = not (settings.node.eni_id and settings.region)
+    node = resolve_node(settings)
+    client = make_ec2_client(node.region, settings.endpoint_url)
+    facts = gather(settings, Ec2(client), node.eni_id, expect_agent, imds_needed)
+    lines = [line for check in CHECKS for line in check(settings, facts)]
+    width = max(len(line.check) for line in lines)
+    for line in lines:
+        print(f"{line.status}  {line.check.ljust(width)}  {line.message}", file=out)
+        if line.fix and line.status != PASS:
+            print(f"      {' ' * width}  fix: {line.fix}", file=out)
+    fails = sum(line.status == FAIL for line in lines)
+    warns = sum(line.status == WARN for line in lines)
+    print(f"{len(lines)} checks: {fails} failed, {warns} warnings", file=out)
+    return 1 if fails else 0

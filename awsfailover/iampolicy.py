@@ -1,0 +1,165 @@
+"""The least-privilege IAM policy for a failover group. Pure: no AWS, no config file.
+
+One list of requirements (action, resource) is the single truth: the policy is that list
+grouped into one statement per resource kind, and `check-iam` evaluates the same list
+against the principal, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+# The EC2 calls the engine makes (aws.Ec2), by what they need.
+DESCRIBE_ACTIONS = (
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSubnets",
+)
+IPV4_ACTIONS = ("ec2:AssignPrivateIpAddresses",)  # AllowReassignment: no unassign needed
+IPV6_ACTIONS = ("ec2:AssignIpv6Addresses", "ec2:UnassignIpv6Addresses")
+ROUTE_ACTIONS = ("ec2:ReplaceRoute",)
+SELF_CHECK_ACTIONS = ("iam:GetRole", "iam:SimulatePrincipalPolicy")
+
+SID_DESCRIBE = "ObserveNetworkState"
+SID_IPV4 = "MoveIpv4VipsBetweenGroupEnis"
+SID_IPV6 = "MoveIpv6VipsBetweenGroupEnis"
+SID_ROUTES = "SteerRoutesToGroupEnis"
+SID_SELF_CHECK = "PreflightSelfCheck"
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
+_RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
+_TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_ROLE_RE = re.compile(r"^(/[\w+=,.@-]+)*/?[\w+=,.@-]{1,64}$")
+
+
+def partition_of(region: str) -> str:
+    """ARN partition of a Region: China and GovCloud have their own."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the group's agent touches. `tag` scopes the ENI statements by tag instead of by id
+    (for groups whose ENIs are replaced often); `role` adds the self-check statement."""
+
+    region: str
+    account: str
+    enis: tuple[str, ...] = ()
+    route_tables: tuple[str, ...] = ()
+    ipv4: bool = False
+    ipv6: bool = False
+    tag: tuple[str, str] | None = None
+    role: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not _ACCOUNT_RE.match(self.account):
+            problems.append(f"account {self.account!r} is not a 12-digit account id")
+        problems += [f"{e!r} is not an ENI id" for e in self.enis if not _ENI_RE.match(e)]
+        problems += [
+            f"{r!r} is not a route table id" for r in self.route_tables if not _RTB_RE.match(r)
+        ]
+        if self.tag is not None and not _TAG_KEY_RE.match(self.tag[0]):
+            problems.append(f"tag key {self.tag[0]!r} is not a valid tag key")
+        if self.role is not None and not _ROLE_RE.match(self.role):
+            problems.append(f"role {self.role!r} is not a role name (optionally /path/name)")
+        if (self.ipv4 or self.ipv6) and not self.enis and self.tag is None:
+            problems.append("VIPs are configured but no group ENI is known (group.enis, --eni)")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    def eni_arn(self, eni: str) -> str:
+        return f"arn:{self.partition}:ec2:{self.region}:{self.account}:network-interface/{eni}"
+
+    def route_table_arn(self, rtb: str) -> str:
+        return f"arn:{self.partition}:ec2:{self.region}:{self.account}:route-table/{rtb}"
+
+    def role_arn(self) -> str:
+        assert self.role is not None
+        path_name = self.role if self.role.startswith("/") else f"/{self.role}"
+        return f"arn:{self.partition}:iam::{self.account}:role{path_name}"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    sid: str
+    action: str
+    resource: str  # an ARN, or "*"
+
+
+def requirements(scope: Scope, *, self_check: bool = True) -> list[Requirement]:
+    """Every (action, concrete resource) the agent needs; check-iam evaluates exactly these."""
+    out = [Requirement(SID_DESCRIBE, a, "*") for a in DESCRIBE_ACTIONS]
+    enis = sorted(set(scope.enis))
+    for flag, sid, actions in (
+        (scope.ipv4, SID_IPV4, IPV4_ACTIONS),
+        (scope.ipv6, SID_IPV6, IPV6_ACTIONS),
+    ):
+        if flag:
+            out += [Requirement(sid, a, scope.eni_arn(e)) for a in actions for e in enis]
+    out += [
+        Requirement(SID_ROUTES, a, scope.route_table_arn(r))
+        for a in ROUTE_ACTIONS
+        for r in sorted(set(scope.route_tables))
+    ]
+    if self_check and scope.role is not None:
+        out += [Requirement(SID_SELF_CHECK, a, scope.role_arn()) for a in SELF_CHECK_ACTIONS]
+    return out
+
+
+def statement(sid: str, reqs: Iterable[Requirement]) -> dict[str, Any]:
+    """The smallest statement that grants reqs (all of one Sid)."""
+    reqs = list(reqs)
+    actions = sorted({r.action for r in reqs})
+    resources = sorted({r.resource for r in reqs})
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": "*" if resources == ["*"] else resources,
+    }
+
+
+def _tag_statement(scope: Scope, sid: str, actions: tuple[str, ...]) -> dict[str, Any]:
+    assert scope.tag is not None
+    key, value = scope.tag
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": [scope.eni_arn("*")],
+        "Condition": {"StringEquals": {f"ec2:ResourceTag/{key}": value}},
+    }
+
+
+def build(scope: Scope) -> dict[str, Any]:
+    """The policy document: one statement per resource kind, in a fixed order."""
+    by_sid: dict[str, list[Requirement]] = {}
+    for req in requirements(scope):
+        by_sid.setdefault(req.sid, []).append(req)
+    statements = []
+    for sid in (SID_DESCRIBE, SID_IPV4, SID_IPV6, SID_ROUTES, SID_SELF_CHECK):
+        tagged = scope.tag is not None and sid in (SID_IPV4, SID_IPV6)
+        if tagged and ((sid == SID_IPV4 and scope.ipv4) or (sid == SID_IPV6 and scope.ipv6)):
+            acts = IPV4_ACTIONS if sid == SID_IPV4 else IPV6_ACTIONS
+            statements.append(_tag_statement(scope, sid, acts))
+        elif sid in by_sid:
+            statements.append(statement(sid, by_sid[sid]))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def render(policy: dict[str, Any]) -> str:
+    return json.dumps(policy, indent=2) + "\n"
