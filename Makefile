@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all venv demo test lint unit fmt clean
+.PHONY: all venv demo test lint unit fmt clean iam-examples
 
 all: test
 
@@ -32,6 +32,12 @@ test: lint unit
 fmt: venv
 	$(VENV)/bin/ruff format awsfailover tests bench
 	$(VENV)/bin/ruff check --fix awsfailover tests bench
+
+# Regenerate iam/examples/*.json from their .args (a test fails when they drift).
+iam-examples: venv
+	for f in iam/examples/*.args; do \
+	  grep -v '^#' $$f | AWSFAILOVER_CONFIG=/nonexistent xargs $(VENV)/bin/awsfailover iam-policy > $${f%.args}.json || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -4,6 +4,7 @@ with pure functions, one per check; each line is PASS, WARN or FAIL with the fix
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 import urllib.request
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from awsfailover.aws import Ec2, make_ec2_client
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
 from awsfailover.engine import resolve_node, select_tables
-from awsfailover.errors import AwsError, AwsFailoverError, ConfigError
+from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, MetadataError
 from awsfailover.model import RouteTable
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -315,6 +316,13 @@ def check_ip_room(settings: Settings, f: Facts) -> list[Line]:
     return out
 
 
+_IMDS_FIX = (
+    "aws ec2 modify-instance-metadata-options --instance-id ID --http-tokens required "
+    "--http-put-response-hop-limit 2 (2 when the hook runs in a container); or set region "
+    "and node.eni_id in the config"
+)
+
+
 def check_imds(settings: Settings, f: Facts) -> list[Line]:
     if f.imds is None:
         return [Line(PASS, "imds", "IMDSv2 answers (token and metadata)")]
@@ -325,8 +333,7 @@ def check_imds(settings: Settings, f: Facts) -> list[Line]:
             status,
             "imds",
             f"IMDSv2 unreachable: {f.imds}{why}",
-            "aws ec2 modify-instance-metadata-options --instance-id ID --http-tokens required "
-            "--http-put-response-hop-limit 2 (2 when the hook runs in a container)",
+            _IMDS_FIX,
         )
     ]
 
@@ -370,7 +377,7 @@ def _imds_probe(timeout: float = 1.0) -> str | None:
     try:
         imds = Imds(timeout=timeout)
         imds.token()
-        imds.get("instance-id")
+        imds.region()
     except AwsFailoverError as exc:
         return str(exc)
     return None
@@ -521,11 +528,23 @@ def _ip_limits(
 
 
 def run(settings: Settings, expect_agent: bool, out: TextIO = sys.stdout) -> int:
-    imds_needed = not (settings.node.eni_id and settings.region)
-    node = resolve_node(settings)
+    try:
+        node = resolve_node(settings)
+    except MetadataError as exc:
+        # Without this node's ENI and Region nothing else can be looked at.
+        _print([Line(FAIL, "imds", f"this node cannot be identified: {exc}", _IMDS_FIX)], out)
+        return 1
+    imds_needed = settings.node.eni_id is None or (
+        settings.region is None
+        and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    )
     client = make_ec2_client(node.region, settings.endpoint_url)
     facts = gather(settings, Ec2(client), node.eni_id, expect_agent, imds_needed)
     lines = [line for check in CHECKS for line in check(settings, facts)]
+    return _print(lines, out)
+
+
+def _print(lines: list[Line], out: TextIO) -> int:
     width = max(len(line.check) for line in lines)
     for line in lines:
         print(f"{line.status}  {line.check.ljust(width)}  {line.message}", file=out)

@@ -98,6 +98,9 @@ def _op_matches(op: str, wanted: list[str], actual: str) -> bool:
     raise PolicyNotSupported(f"condition operator {op!r}")
 
 
+_OPERATORS = frozenset(
+    {"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike", "Bool"}
+)
 _NEGATED = {
     "StringNotEquals": "StringEquals",
     "StringNotLike": "StringLike",
@@ -114,6 +117,8 @@ def _condition_holds(
         if ":" in raw_op:  # ForAnyValue:/ForAllValues: set operators
             raise PolicyNotSupported(f"condition set operator {raw_op!r}")
         op, if_exists = (raw_op[:-8], True) if raw_op.endswith("IfExists") else (raw_op, False)
+        if op not in _OPERATORS and op not in _NEGATED:
+            raise PolicyNotSupported(f"condition operator {raw_op!r}")
         if not isinstance(pairs, Mapping):
             raise PolicyNotSupported(f"condition {raw_op!r} must map keys to values")
         for key, values in pairs.items():

@@ -1,0 +1,168 @@
+"""check-iam against the local endpoint, whose IAM evaluates the role's real policies."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from conftest import Node
+
+from awsfailover.sim import SimClient
+from awsfailover.sim.world import REGION, World
+
+ACCOUNT = "123456789012"  # moto's default account
+
+
+def group_extra(world: World) -> str:
+    return f'[group]\nenis = ["{world.eni_a}", "{world.eni_b}"]\naccount_id = "{ACCOUNT}"\n'
+
+
+def role_env(url: str, policy: str, name: str = "awsfailover") -> dict[str, str]:
+    """Create /appliance/NAME with the policy inline, assume it: the node's credentials."""
+    kw: dict[str, Any] = {"endpoint_url": url, "region_name": REGION}
+    iam, sts = boto3.client("iam", **kw), boto3.client("sts", **kw)
+    arn = iam.create_role(RoleName=name, Path="/appliance/", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
+    iam.put_role_policy(RoleName=name, PolicyName="awsfailover", PolicyDocument=policy)
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="i-0123456789abcdef0")["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+        "AWS_ENDPOINT_URL_IAM": url,
+        "AWS_ENDPOINT_URL_STS": url,
+    }
+
+
+@pytest.fixture
+def node(world: World, tmp_path: Path) -> Node:
+    return Node(world, world.eni_b, tmp_path, "b", extra=group_extra(world))
+
+
+def generated(node: Node, *extra: str) -> dict[str, Any]:
+    r = node.run("iam-policy", "--role", "/appliance/awsfailover", *extra)
+    assert r.code == 0, r.err
+    doc: dict[str, Any] = json.loads(r.out)
+    return doc
+
+
+ROW = re.compile(r"^(\S+)\s+(\S+)\s+(simulate|dry-run)\s+(\S+)", re.M)
+
+
+def rows(out: str) -> list[tuple[str, str, str, str]]:
+    return [m.groups() for m in ROW.finditer(out) if m.group(1) != "ACTION"]  # type: ignore[misc]
+
+
+def denied(out: str) -> set[tuple[str, str]]:
+    return {(a, r) for a, r, _check, result in rows(out) if result == "DENIED"}
+
+
+def pairs(statement: dict[str, Any]) -> set[tuple[str, str]]:
+    res = statement["Resource"]
+    return {(a, r) for a in statement["Action"] for r in ([res] if isinstance(res, str) else res)}
+
+
+def test_generated_policy_passes_and_fails_over(sim: SimClient, world: World, node: Node) -> None:
+    policy = generated(node)
+    env = role_env(sim.url, json.dumps(policy))
+    r = node.run("check-iam", env=env)
+    assert r.code == 0, r.out + r.err
+    assert "principal: arn:aws:iam::123456789012:role/appliance/awsfailover" in r.out
+    got = rows(r.out)
+    assert got and all(result == "allowed" for *_x, result in got)
+    # every (action, resource) of the policy was checked by simulation, ReplaceRoute also by DryRun
+    simulated = {(a, res) for a, res, check, _r in got if check == "simulate"}
+    for st in policy["Statement"]:
+        if st["Sid"] != "PreflightSelfCheck":
+            assert pairs(st) <= simulated
+    routes_dry = {(a, res) for a, res, c, _r in got if c == "dry-run" and a == "ec2:ReplaceRoute"}
+    assert routes_dry == pairs(policy["Statement"][3])
+    # and the policy really is enough: a failover with the role's credentials converges
+    assert node.master(env=env).code == 0
+
+
+@pytest.mark.parametrize(
+    "sid",
+    [
+        "ObserveNetworkState",
+        "MoveIpv4VipsBetweenGroupEnis",
+        "MoveIpv6VipsBetweenGroupEnis",
+        "SteerRoutesToGroupEnis",
+    ],
+)
+def test_removing_one_statement_names_exactly_its_actions(
+    sim: SimClient, world: World, node: Node, sid: str
+) -> None:
+    policy = generated(node)
+    removed = next(s for s in policy["Statement"] if s["Sid"] == sid)
+    policy["Statement"].remove(removed)
+    r = node.run("check-iam", env=role_env(sim.url, json.dumps(policy)))
+    assert r.code == 1, r.out + r.err
+    assert denied(r.out) == pairs(removed)
+    advice = json.loads(r.out.split("add to the principal's policy:\n", 1)[1].rsplit("\n", 2)[0])
+    assert [pairs(s) for s in advice] == [pairs(removed)]
+
+
+def test_removing_the_self_check_falls_back_to_dry_run(
+    sim: SimClient, world: World, node: Node
+) -> None:
+    policy = generated(node)
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "PreflightSelfCheck"]
+    r = node.run("check-iam", env=role_env(sim.url, json.dumps(policy)))
+    assert r.code == 1
+    assert "may not call iam:SimulatePrincipalPolicy" in r.out
+    got = rows(r.out)
+    assert {res for a, _r, c, res in got if c == "dry-run"} == {"allowed"}
+    unverified = {a for a, _r, _c, res in got if res == "unverified"}
+    assert unverified == {
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:AssignIpv6Addresses",
+        "ec2:UnassignIpv6Addresses",
+    }
+
+
+def test_policy_scoped_to_other_enis_is_denied(sim: SimClient, world: World, node: Node) -> None:
+    other = node.run("iam-policy", "--role", "/appliance/awsfailover", "--eni", world.eni_c)
+    policy = json.loads(other.out)
+    for st in policy["Statement"]:
+        if "Vips" in st["Sid"]:
+            st["Resource"] = [r for r in st["Resource"] if world.eni_c in r]
+    env = role_env(sim.url, json.dumps(policy))
+    r = node.run("check-iam", env=env)
+    assert r.code == 1
+    denied_enis = {res.rsplit("/", 1)[1] for a, res in denied(r.out)}
+    assert denied_enis == {world.eni_a, world.eni_b}
+    assert {a for a, _r in denied(r.out)} == {
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:AssignIpv6Addresses",
+        "ec2:UnassignIpv6Addresses",
+    }
+    # the double enforces it on the real call too: the VIP move is refused, routes still move
+    fail = node.master(env=env)
+    assert fail.code == 1
+    assert "UnauthorizedOperation" in fail.err
+
+
+def test_tag_scoped_policy_passes_only_with_the_tag(
+    sim: SimClient, world: World, node: Node, ec2: Any
+) -> None:
+    policy = json.dumps(generated(node, "--tag", "awsfailover-group=edge-1"))
+    env = role_env(sim.url, policy)
+    r = node.run("check-iam", env=env)
+    assert r.code == 1
+    assert {a for a, _r in denied(r.out)} == {
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:AssignIpv6Addresses",
+        "ec2:UnassignIpv6Addresses",
+    }
+    ec2.create_tags(
+        Resources=[world.eni_a, world.eni_b],
+        Tags=[{"Key": "awsfailover-group", "Value": "edge-1"}],
+    )
+    r = node.run("check-iam", env=env)
+    assert r.code == 0, r.out

@@ -1,0 +1,237 @@
+"""doctor: a correct setup is all PASS; each broken setup fails on its own line."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Node
+
+from awsfailover.sim.imds import FakeImds
+from awsfailover.sim.world import REGION, ROUTE4, VIP4, World
+
+LO_MAC = "00:00:00:00:00:00"
+
+
+class Setup:
+    def __init__(self, world: World, ec2: Any) -> None:
+        self.world, self.ec2 = world, ec2
+        self.sg = ec2.create_security_group(
+            GroupName="appliances", Description="failover group", VpcId=world.vpc_id
+        )["GroupId"]
+        ec2.authorize_security_group_ingress(
+            GroupId=self.sg,
+            IpPermissions=[{"IpProtocol": "112", "UserIdGroupPairs": [{"GroupId": self.sg}]}],
+        )
+        self.reservation = ec2.create_subnet_cidr_reservation(
+            SubnetId=world.app_subnet, Cidr=f"{VIP4}/32", ReservationType="explicit"
+        )["SubnetCidrReservation"]["SubnetCidrReservationId"]
+        self.instances = {}
+        for eni in (world.eni_a, world.eni_b, world.eni_c):
+            self.join(eni)
+
+    def join(self, eni: str, instance_type: str = "c5.large") -> None:
+        subnet = self.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])[
+            "NetworkInterfaces"
+        ][0]["SubnetId"]
+        inst = self.ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=1,
+            MaxCount=1,
+            InstanceType=instance_type,
+            SubnetId=subnet,
+        )["Instances"][0]["InstanceId"]
+        self.ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=inst, DeviceIndex=1)
+        self.ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[self.sg])
+        self.instances[eni] = inst
+
+
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def agent_port() -> Iterator[int]:
+    """A /healthz that answers 200, standing in for the agent's metrics listener."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def imds(world: World) -> Iterator[FakeImds]:
+    f = FakeImds(REGION, {LO_MAC: {"interface-id": world.eni_b}}).start()
+    yield f
+    f.stop()
+
+
+def make_node(
+    world: World, tmp: Path, port: int, enis: list[str] | None = None, vips: list[str] | None = None
+) -> Node:
+    enis = enis or [world.eni_a, world.eni_b]
+    extra = (
+        "[group]\nenis = [" + ", ".join(f'"{e}"' for e in enis) + "]\n"
+        f'[agent]\nmetrics_address = "127.0.0.1:{port}"\n'
+    )
+    return Node(world, world.eni_b, tmp, "b", instances=world.instance_toml(vips=vips), extra=extra)
+
+
+LINE = re.compile(r"^(PASS|WARN|FAIL)  (\S+)\s+(.*)$", re.M)
+
+
+def doctor(node: Node, imds: FakeImds, *extra: str) -> tuple[int, list[tuple[str, str, str]], str]:
+    r = node.run(
+        "doctor", "--expect-agent", *extra, env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url}
+    )
+    return r.code, LINE.findall(r.out), r.out + r.err
+
+
+def test_correct_setup_is_all_pass(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int
+) -> None:
+    Setup(world, ec2)
+    code, lines, out = doctor(make_node(world, tmp_path, agent_port), imds)
+    assert code == 0, out
+    assert {status for status, _c, _m in lines} == {"PASS"}, out
+    checks = {c for _s, c, _m in lines}
+    assert checks == {
+        "enis",
+        "vip-subnet",
+        "source-dest-check",
+        "route-tables",
+        "vrrp",
+        "reservation",
+        "ip-room",
+        "imds",
+        "agent",
+    }
+
+
+def _other_subnet_eni(s: Setup) -> dict[str, Any]:
+    return {"enis": [s.world.eni_a, s.world.eni_b, s.world.eni_c]}
+
+
+def _vip_outside(s: Setup) -> dict[str, Any]:
+    return {"vips": [VIP4, s.world.vip6, "10.0.2.50"]}
+
+
+def _source_dest_on(s: Setup) -> dict[str, Any]:
+    s.ec2.modify_network_interface_attribute(
+        NetworkInterfaceId=s.world.eni_a, SourceDestCheck={"Value": True}
+    )
+    return {}
+
+
+def _route_missing(s: Setup) -> dict[str, Any]:
+    s.ec2.delete_route(RouteTableId=s.world.rtb_clients[1], DestinationCidrBlock=ROUTE4)
+    return {}
+
+
+def _table_not_associated(s: Setup) -> dict[str, Any]:
+    assoc = s.ec2.describe_route_tables(RouteTableIds=[s.world.rtb_clients[0]])["RouteTables"][0][
+        "Associations"
+    ][0]["RouteTableAssociationId"]
+    s.ec2.disassociate_route_table(AssociationId=assoc)
+    return {}
+
+
+def _no_vrrp_rule(s: Setup) -> dict[str, Any]:
+    s.ec2.revoke_security_group_ingress(
+        GroupId=s.sg,
+        IpPermissions=[{"IpProtocol": "112", "UserIdGroupPairs": [{"GroupId": s.sg}]}],
+    )
+    return {}
+
+
+def _no_reservation(s: Setup) -> dict[str, Any]:
+    s.ec2.delete_subnet_cidr_reservation(SubnetCidrReservationId=s.reservation)
+    return {}
+
+
+def _eni_full(s: Setup) -> dict[str, Any]:
+    # B sits on a t3.micro (2 IPv4 per ENI) and already holds its primary and one secondary.
+    s.ec2.detach_network_interface(
+        AttachmentId=s.ec2.describe_network_interfaces(NetworkInterfaceIds=[s.world.eni_b])[
+            "NetworkInterfaces"
+        ][0]["Attachment"]["AttachmentId"]
+    )
+    s.join(s.world.eni_b, "t3.micro")
+    s.ec2.assign_private_ip_addresses(
+        NetworkInterfaceId=s.world.eni_b, PrivateIpAddresses=["10.0.1.50"]
+    )
+    return {}
+
+
+BROKEN: list[tuple[str, Callable[[Setup], dict[str, Any]], set[str], str]] = [
+    ("other-subnet-eni", _other_subnet_eni, {"enis", "vip-subnet"}, "different subnets"),
+    ("vip-outside-subnet", _vip_outside, {"vip-subnet"}, "VIP 10.0.2.50 is outside"),
+    ("source-dest-check-on", _source_dest_on, {"source-dest-check"}, "--no-source-dest-check"),
+    ("route-missing", _route_missing, {"route-tables"}, "has no route for 192.168.50.0/24"),
+    ("table-not-associated", _table_not_associated, {"route-tables"}, "not explicitly associated"),
+    ("no-vrrp-rule", _no_vrrp_rule, {"vrrp"}, "IpProtocol=112"),
+    ("no-cidr-reservation", _no_reservation, {"reservation"}, "create-subnet-cidr-reservation"),
+    ("eni-full", _eni_full, {"ip-room"}, "t3.micro allows 2"),
+]
+
+
+@pytest.mark.parametrize(
+    ("breaker", "failing", "text"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN]
+)
+def test_each_broken_setup_fails_on_its_line(
+    world: World,
+    ec2: Any,
+    tmp_path: Path,
+    imds: FakeImds,
+    agent_port: int,
+    breaker: Callable[[Setup], dict[str, Any]],
+    failing: set[str],
+    text: str,
+) -> None:
+    kwargs = breaker(Setup(world, ec2))
+    code, lines, out = doctor(make_node(world, tmp_path, agent_port, **kwargs), imds)
+    assert code == 1, out
+    assert {c for s, c, _m in lines if s == "FAIL"} == failing, out
+    assert text in out
+
+
+def test_agent_not_answering_fails(world: World, ec2: Any, tmp_path: Path, imds: FakeImds) -> None:
+    Setup(world, ec2)
+    code, lines, out = doctor(make_node(world, tmp_path, 9), imds)  # port 9: nothing listens
+    assert code == 1
+    assert {c for s, c, _m in lines if s == "FAIL"} == {"agent"}, out
+
+
+def test_unreachable_metadata_fails_when_the_config_needs_it(world: World, tmp_path: Path) -> None:
+    node = Node(world, world.eni_b, tmp_path, "b")
+    node.config.write_text(node.config.read_text().replace(f'eni_id = "{world.eni_b}"', ""))
+    r = node.run("doctor", env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9/"})
+    assert r.code == 1
+    assert LINE.findall(r.out)[0][:2] == ("FAIL", "imds")
+    assert "hop-limit 2" in r.out
+
+
+def test_hop_limit_exceeded_metadata_warns_when_not_needed(
+    world: World, ec2: Any, tmp_path: Path, agent_port: int
+) -> None:
+    Setup(world, ec2)
+    f = FakeImds(REGION, {}, hop_limit_exceeded=True).start()
+    try:
+        code, lines, out = doctor(make_node(world, tmp_path, agent_port), f)
+    finally:
+        f.stop()
+    assert code == 0, out
+    assert ("WARN", "imds") in {(s, c) for s, c, _m in lines}
