@@ -3,8 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# checkov pins much of its own dependency tree: it gets its own venv so it cannot move ours.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+CHECKOV_VERSION := 3.3.30
+# The AWS provider comes from a local filesystem mirror (no registry access): the first of
+# these that holds hashicorp/aws, unless TF_PLUGIN_DIR is given.
+TF_PLUGIN_DIR ?= $(firstword $(foreach d,/opt/tf-plugins /usr/share/terraform/plugins $(HOME)/.terraform.d/plugins,$(if $(wildcard $(d)/registry.terraform.io/hashicorp/aws),$(d))))
+export TF_PLUGIN_DIR
 
-.PHONY: all venv demo test lint unit fmt clean iam-examples
+.PHONY: all venv demo test lint unit fmt clean iam-examples checkov terraform-check
 
 all: test
 
@@ -16,6 +24,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+checkov: $(CHECKOV_STAMP)
+
 demo: venv
 	$(VENV)/bin/awsfailover demo
 
@@ -24,8 +39,12 @@ lint: venv
 	$(VENV)/bin/ruff format --check awsfailover tests bench
 	$(VENV)/bin/mypy
 
-unit: venv
+unit: venv checkov
 	$(VENV)/bin/pytest -q
+
+# Only the Terraform part (fmt, validate, checkov, apply/fail over/plan/destroy per example).
+terraform-check: venv checkov
+	$(VENV)/bin/pytest -q -s tests/test_terraform.py
 
 test: lint unit
 
@@ -40,4 +59,4 @@ iam-examples: venv
 	done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -316,6 +316,14 @@ def security_group_rule_init(  # noqa: PLR0917 - moto's own signature
         self.from_port = self.to_port = None
 
 
+def create_subnet_cidr_reservation_response(self: Any) -> Any:
+    """AWS stores and returns the reservation's Description; moto drops it (so Terraform
+    would plan to replace every reservation on each run)."""
+    result = _ORIG["create_subnet_cidr_reservation"](self)
+    result.result["SubnetCidrReservation"].description = self._get_param("Description")
+    return result
+
+
 _ORIG: dict[str, Any] = {}
 
 
@@ -335,6 +343,7 @@ def install() -> None:
         from moto.ec2.models.subnets import Subnet
         from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
         from moto.ec2.responses.route_tables import RouteTables
+        from moto.ec2.responses.subnets import Subnets
 
         _ORIG["assign_private_ip_addresses"] = NetworkInterfaceBackend.assign_private_ip_addresses
         _ORIG["assign_ipv6_addresses"] = NetworkInterfaceBackend.assign_ipv6_addresses
@@ -343,6 +352,7 @@ def install() -> None:
         _ORIG["replace_route_response"] = RouteTables.replace_route
         _ORIG["create_route"] = RouteBackend.create_route
         _ORIG["sg_rule_init"] = SecurityGroupRule.__init__
+        _ORIG["create_subnet_cidr_reservation"] = Subnets.create_subnet_cidr_reservation
 
         patches: list[tuple[Any, str, Any]] = [
             (NetworkInterfaceBackend, "assign_private_ip_addresses", assign_private_ip_addresses),
@@ -355,6 +365,7 @@ def install() -> None:
             (Subnet, "ipv6_cidr_block_association_set", property(subnet_ipv6_association_set)),
             (ElasticNetworkInterfaces, "assign_private_ip_addresses", assign_private_ips_response),
             (SecurityGroupRule, "__init__", security_group_rule_init),
+            (Subnets, "create_subnet_cidr_reservation", create_subnet_cidr_reservation_response),
         ]
         for target, name, fn in patches:
             setattr(target, name, fn)

@@ -1,0 +1,24 @@
+# A same-subnet connector pair (a ZTNA connector or gateway pair): one IPv4 VIP, and the routes
+# to the protected network in the route tables of two client subnets.
+
+provider "aws" {
+  region = var.region
+}
+
+module "failover" {
+  source = "../../"
+
+  name   = "connector"
+  vpc_id = var.vpc_id
+  members = [
+    { name = "a", subnet_id = var.appliance_subnet_id, private_ip = var.member_ips[0] },
+    { name = "b", subnet_id = var.appliance_subnet_id, private_ip = var.member_ips[1] },
+  ]
+  vips   = [var.vip]
+  routes = var.protected_cidrs
+  route_tables = {
+    clients-a = { subnet_ids = [var.client_subnet_ids[0]] }
+    clients-b = { subnet_ids = [var.client_subnet_ids[1]] }
+  }
+  tags = { Example = "connector-pair" }
+}

@@ -1,0 +1,80 @@
+# The same least-privilege policy `awsfailover iam-policy` prints for this group (a test
+# compares the two): Describe on "*", address moves on the members' ENIs, ReplaceRoute on the
+# group's route tables, and the self-check check-iam needs, on the role itself.
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    sid     = "Ec2AssumesTheApplianceRole"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.${data.aws_partition.current.dns_suffix}"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "awsfailover" {
+  statement {
+    sid       = "ObserveNetworkState"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeRouteTables", "ec2:DescribeSubnets"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.vips4) > 0 ? [1] : []
+    content {
+      sid       = "MoveIpv4VipsBetweenGroupEnis"
+      actions   = ["ec2:AssignPrivateIpAddresses"]
+      resources = sort([for k, id in local.eni_ids : "${local.arn_ec2}:network-interface/${id}"])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.vips6) > 0 ? [1] : []
+    content {
+      sid       = "MoveIpv6VipsBetweenGroupEnis"
+      actions   = ["ec2:AssignIpv6Addresses", "ec2:UnassignIpv6Addresses"]
+      resources = sort([for k, id in local.eni_ids : "${local.arn_ec2}:network-interface/${id}"])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.routes) > 0 && length(var.route_tables) > 0 ? [1] : []
+    content {
+      sid       = "SteerRoutesToGroupEnis"
+      actions   = ["ec2:ReplaceRoute"]
+      resources = sort([for k, t in aws_route_table.this : "${local.arn_ec2}:route-table/${t.id}"])
+    }
+  }
+
+  statement {
+    sid       = "PreflightSelfCheck"
+    actions   = ["iam:GetRole", "iam:SimulatePrincipalPolicy"]
+    resources = ["arn:${local.partition}:iam::${local.account}:role${var.role_path}${local.role_name}"]
+  }
+}
+
+resource "aws_iam_role" "this" {
+  count                = var.create_iam_role ? 1 : 0
+  name                 = local.role_name
+  path                 = var.role_path
+  description          = "awsfailover group ${var.name}: moves its VIPs and routes"
+  assume_role_policy   = data.aws_iam_policy_document.assume.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+resource "aws_iam_role_policy" "this" {
+  count  = var.create_iam_role ? 1 : 0
+  name   = "awsfailover"
+  role   = aws_iam_role.this[0].id
+  policy = data.aws_iam_policy_document.awsfailover.json
+}
+
+resource "aws_iam_instance_profile" "this" {
+  count = var.create_iam_role ? 1 : 0
+  name  = local.role_name
+  path  = var.role_path
+  role  = aws_iam_role.this[0].name
+  tags  = local.tags
+}
