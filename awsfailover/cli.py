@@ -67,6 +67,23 @@ def _parser() -> argparse.ArgumentParser:
         "--expect-agent", action="store_true", help="the agent must be running and healthy"
     )
 
+    k = sub.add_parser("keepalived-config", help="print keepalived.conf for this node")
+    k.add_argument("--self", dest="self_ip", required=True, help="this node's VRRP source IP")
+    k.add_argument("--peer", action="append", required=True, help="a peer's IP (repeatable)")
+    k.add_argument("--priority", type=int, default=100, help="VRRP priority 1..254 (100)")
+    k.add_argument("--advert-int", type=float, default=1.0, help="seconds between adverts (1)")
+    k.add_argument("--use-agent", action="store_true", help="also feed the agent's FIFO")
+    k.add_argument("--nopreempt", action="store_true", help="a returning node stays BACKUP")
+    k.add_argument("--vrid", type=int, default=51, help="first virtual_router_id (51)")
+    k.add_argument("--script-user", default="root", help="keepalived script_user (root)")
+    k.add_argument("--executable", help="awsfailover path keepalived runs (default: this one)")
+
+    m = sub.add_parser("maintenance", help="hand mastership over gracefully (on|off|status)")
+    m.add_argument("mode", choices=("on", "off", "status"))
+
+    kc = sub.add_parser("keepalived-check", help="vrrp_script target: maintenance | agent")
+    kc.add_argument("what", choices=("maintenance", "agent"))
+
     sub.add_parser("demo", help="fail a group over in the built-in local EC2 endpoint")
     return p
 
@@ -92,6 +109,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             return handed
     if args.command == "iam-policy":
         return _iam_policy(args)
+    if args.command in ("maintenance", "keepalived-check"):
+        return _maintenance(args)
+    if args.command == "keepalived-config":
+        return _keepalived_config(args)
     from awsfailover.config import load_settings
 
     settings = load_settings(args.config)
@@ -138,6 +159,56 @@ def _iam_policy(args: argparse.Namespace) -> int:
         ),
     )
     sys.stdout.write(render(build(scope)))
+    return 0
+
+
+def _maintenance(args: argparse.Namespace) -> int:
+    """Standard library only: keepalived runs keepalived-check every second."""
+    from awsfailover import maintenance
+    from awsfailover.paths import resolve_config_path
+
+    config = resolve_config_path(args.config)
+    if args.command == "keepalived-check":
+        if args.what == "maintenance":
+            return 1 if maintenance.in_maintenance(config) else 0
+        ok, _why = maintenance.agent_healthy(config)
+        return 0 if ok else 1
+    if args.mode == "status":
+        on = maintenance.in_maintenance(config)
+        print(f"maintenance {'ON' if on else 'OFF'} ({maintenance.flag_path(config)})")
+        return 0
+    print(maintenance.set_maintenance(config, args.mode == "on"))
+    return 0
+
+
+def _keepalived_config(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from awsfailover.config import load_settings
+    from awsfailover.errors import ConfigError
+    from awsfailover.keepalived_conf import NodeVrrp, render
+    from awsfailover.paths import resolve_config_path
+
+    settings = load_settings(args.config)
+    exe = args.executable or shutil.which("awsfailover") or sys.argv[0]
+    try:
+        node = NodeVrrp(
+            self_ip=args.self_ip,
+            peers=tuple(args.peer),
+            priority=args.priority,
+            advert_int=args.advert_int,
+            use_agent=args.use_agent,
+            nopreempt=args.nopreempt,
+            vrid_base=args.vrid,
+            script_user=args.script_user,
+        )
+        text = render(
+            settings, node, Path(exe).absolute(), resolve_config_path(args.config).absolute()
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    sys.stdout.write(text)
     return 0
 
 
