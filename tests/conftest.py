@@ -145,3 +145,15 @@ MUTATING = (
 
 def mutating_calls(sim: SimClient) -> int:
     return sum(n for op, n in sim.calls().items() if op in MUTATING)
+
+
+# --- timings the end-to-end tests measured, printed in pytest's summary ----------------------
+
+E2E_TIMINGS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    if E2E_TIMINGS:
+        terminalreporter.section("end-to-end timings (fault -> converged EC2 state)")
+        for line in E2E_TIMINGS:
+            terminalreporter.write_line(line)

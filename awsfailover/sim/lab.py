@@ -1,0 +1,359 @@
+"""A keepalived lab on one machine: one network namespace per node, a bridge the lab creates,
+and the local EC2 endpoint listening on the bridge. Each node runs Debian's keepalived with the
+config `awsfailover keepalived-config` renders, and its own awsfailover (hook, or agent too).
+
+Needs root, `ip` and keepalived. Every address lives on links the lab made; everything is
+removed on close. Used by the end-to-end tests and by `make bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from awsfailover.sim.server import SimClient, spawn
+from awsfailover.sim.world import World, build, ec2_client, holder, route_targets
+
+ROOT_DIR = Path("/run/awsfailover-lab")  # root-owned: keepalived's script security accepts it
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=30)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, interval: float = 0.05) -> float | None:
+    """Seconds until cond() held, or None when it did not within timeout (bounded loop)."""
+    start = time.monotonic()
+    while True:
+        if cond():
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            return None
+        time.sleep(interval)
+
+
+def missing_requirements() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    for tool in ("ip", "keepalived", "tc"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+@dataclass
+class LabNode:
+    name: str
+    ns: str
+    ip: str
+    eni: str
+    priority: int
+    dir: Path
+    keepalived: subprocess.Popen[bytes] | None = None
+    agent: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "config.toml"
+
+    def vips_on_link(self) -> set[str]:
+        out = sh("ip", "-n", self.ns, "-j", "addr", "show", "dev", "eth0", check=False).stdout
+        try:
+            doc = json.loads(out or "[]")
+        except ValueError:
+            return set()
+        return {a["local"] for link in doc for a in link.get("addr_info", [])} - {self.ip}
+
+
+@dataclass
+class Lab:
+    """Build with Lab.start(...); close() tears everything down."""
+
+    tag: str
+    subnet: str  # 10.99.X
+    dir: Path
+    url: str = ""
+    sim_proc: subprocess.Popen[bytes] | None = None
+    world: World | None = None
+    nodes: list[LabNode] = field(default_factory=list)
+    use_agent: bool = False
+    exe: Path = Path()
+
+    @classmethod
+    def start(
+        cls,
+        priorities: list[int],
+        *,
+        use_agent: bool = False,
+        nopreempt: bool = False,
+        advert_int: float = 1.0,
+        agent_extra: str = "",
+    ) -> Lab:
+        tag = secrets.token_hex(2)
+        lab = cls(
+            tag=tag,
+            subnet=f"10.{99 + int(tag, 16) % 50}.{int(tag, 16) % 250}",
+            dir=ROOT_DIR / tag,
+            use_agent=use_agent,
+        )
+        try:
+            lab._net(len(priorities))
+            lab._sim()
+            lab._nodes(priorities, agent_extra)
+            for n in lab.nodes:
+                lab._render(n, nopreempt, advert_int)
+        except BaseException:
+            lab.close()
+            raise
+        return lab
+
+    # --- network ------------------------------------------------------------------------------
+
+    @property
+    def bridge(self) -> str:
+        return f"afbr{self.tag}"
+
+    def _net(self, count: int) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        ROOT_DIR.chmod(0o755)
+        self.dir.chmod(0o700)
+        sh("ip", "link", "add", self.bridge, "type", "bridge")
+        sh("ip", "addr", "add", f"{self.subnet}.1/24", "dev", self.bridge)
+        sh("ip", "link", "set", self.bridge, "up")
+        for i in range(count):
+            ns, veth = f"af{self.tag}n{i}", f"afv{self.tag}{i}"
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            sh("ip", "link", "set", veth, "master", self.bridge, "up")
+            sh("ip", "-n", ns, "addr", "add", f"{self.subnet}.{10 + i}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+    def _sim(self) -> None:
+        self.sim_proc, self.url = spawn(host=f"{self.subnet}.1", log_path=self.dir / "sim.log")
+        self.world = build(self.url)
+
+    @property
+    def sim(self) -> SimClient:
+        return SimClient(self.url)
+
+    def _nodes(self, priorities: list[int], agent_extra: str) -> None:
+        assert self.world is not None
+        w = self.world
+        ec2 = ec2_client(self.url)
+        enis = [w.eni_a, w.eni_b]
+        for i in range(2, len(priorities)):
+            enis.append(
+                ec2.create_network_interface(
+                    SubnetId=w.app_subnet, PrivateIpAddress=f"10.0.1.{10 + i}"
+                )["NetworkInterface"]["NetworkInterfaceId"]
+            )
+        # The wrapper carries the test credentials and metadata endpoint: keepalived runs
+        # scripts with its own environment.
+        self.exe = self.dir / "awsfailover"
+        env_lines = "".join(
+            f"export {k}={v}\n"
+            for k, v in {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "eu-north-1",
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9/",
+                "AWS_CONFIG_FILE": "/dev/null",
+                "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }.items()
+        )
+        self.exe.write_text(f'#!/bin/sh\n{env_lines}exec {sys.executable} -m awsfailover "$@"\n')
+        self.exe.chmod(0o755)
+        for i, prio in enumerate(priorities):
+            node_dir = self.dir / f"n{i}"
+            node_dir.mkdir(mode=0o700)
+            node = LabNode(
+                name=f"n{i}",
+                ns=f"af{self.tag}n{i}",
+                ip=f"{self.subnet}.{10 + i}",
+                eni=enis[i],
+                priority=prio,
+                dir=node_dir,
+            )
+            agent = ""
+            if self.use_agent:
+                agent = (
+                    f'[agent]\nfifo = "{node_dir}/notify.fifo"\nsocket = "{node_dir}/agent.sock"\n'
+                    f'metrics_address = "127.0.0.1:9108"\n{agent_extra}\n'
+                )
+            toml = w.config_toml(node.eni, state_dir=node_dir / "run", extra=agent).replace(
+                'interface = "lo"', 'interface = "eth0"'
+            )
+            node.config.write_text(toml)
+            self.nodes.append(node)
+
+    def _render(self, node: LabNode, nopreempt: bool, advert_int: float) -> None:
+        peers = [n.ip for n in self.nodes if n is not node]
+        args = [
+            str(self.exe),
+            "--config",
+            str(node.config),
+            "keepalived-config",
+            "--self",
+            node.ip,
+            *(a for p in peers for a in ("--peer", p)),
+            "--priority",
+            str(node.priority),
+            "--advert-int",
+            f"{advert_int:g}",
+            "--executable",
+            str(self.exe),
+        ]
+        if nopreempt:
+            args.append("--nopreempt")
+        if self.use_agent:
+            args.append("--use-agent")
+        conf = subprocess.run(args, capture_output=True, text=True, check=True, timeout=30).stdout
+        (node.dir / "keepalived.conf").write_text(conf)
+
+    # --- processes ----------------------------------------------------------------------------
+
+    def start_node(self, node: LabNode) -> None:
+        if self.use_agent and (node.agent is None or node.agent.poll() is not None):
+            node.agent = subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    node.ns,
+                    str(self.exe),
+                    "--config",
+                    str(node.config),
+                    "agent",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=(node.dir / "agent.log").open("ab"),
+                start_new_session=True,
+            )
+            wait_for((node.dir / "agent.sock").exists, 30)
+        d = node.dir
+        node.keepalived = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                node.ns,
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-f",
+                str(d / "keepalived.conf"),
+                "-p",
+                str(d / "keepalived.pid"),
+                "-r",
+                str(d / "vrrp.pid"),
+                "-c",
+                str(d / "checkers.pid"),
+            ],
+            stdout=(d / "keepalived.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_keepalived(self, node: LabNode) -> None:
+        """SIGKILL keepalived and its children: no resignation advert, as a crash."""
+        if node.keepalived is not None and node.keepalived.poll() is None:
+            os.killpg(node.keepalived.pid, signal.SIGKILL)
+            node.keepalived.wait(timeout=10)
+        # keepalived's VIPs stay on a crashed node's link; the OS would drop them on reboot.
+        sh("ip", "-n", node.ns, "addr", "flush", "dev", "eth0", "scope", "global", check=False)
+        sh("ip", "-n", node.ns, "addr", "add", f"{node.ip}/24", "dev", "eth0", check=False)
+
+    def stop_agent(self, node: LabNode) -> None:
+        if node.agent is not None and node.agent.poll() is None:
+            os.killpg(node.agent.pid, signal.SIGTERM)
+            try:
+                node.agent.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.agent.pid, signal.SIGKILL)
+
+    def run(self, node: LabNode, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ip", "netns", "exec", node.ns, str(self.exe), "--config", str(node.config), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    def metric(self, node: LabNode, name: str) -> float | None:
+        code = (
+            "import urllib.request,sys;"
+            "print(urllib.request.urlopen('http://127.0.0.1:9108/metrics',timeout=2).read().decode())"
+        )
+        out = sh("ip", "netns", "exec", node.ns, sys.executable, "-c", code, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    # --- EC2 state ----------------------------------------------------------------------------
+
+    def converged_on(self, node: LabNode) -> bool:
+        assert self.world is not None
+        w = self.world
+        ec2 = ec2_client(self.url)
+        try:
+            for vip in (w.vip6, "10.0.1.100"):
+                if holder(ec2, vip) != [node.eni]:
+                    return False
+            for rtb in w.rtb_clients:
+                t = route_targets(ec2, rtb)
+                if {t[d] for d in ("192.168.50.0/24", "2001:db8:ff::/64", w.prefix_list)} != {
+                    node.eni
+                }:
+                    return False
+        except Exception:  # the endpoint may be throttling the test's own reads: not yet
+            return False
+        return True
+
+    def measure(self, node: LabNode, timeout: float = 30.0) -> tuple[float | None, float | None]:
+        """From now: (seconds until node's keepalived holds the VIP, seconds until EC2 has
+        converged on node's ENI); None for what did not happen within timeout."""
+        start = time.monotonic()
+        master_at = converged_at = None
+        while time.monotonic() - start < timeout and converged_at is None:
+            now = time.monotonic() - start
+            if master_at is None and "10.0.1.100" in node.vips_on_link():
+                master_at = now
+            if self.converged_on(node):
+                converged_at = time.monotonic() - start
+            else:
+                time.sleep(0.02)
+        return master_at, converged_at
+
+    def masters(self) -> list[str]:
+        return [n.name for n in self.nodes if "10.0.1.100" in n.vips_on_link()]
+
+    def close(self) -> None:
+        for n in self.nodes:
+            self.kill_keepalived(n)
+            self.stop_agent(n)
+        if self.sim_proc is not None:
+            self.sim_proc.terminate()
+            try:
+                self.sim_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.sim_proc.kill()
+        for n in self.nodes:
+            sh("ip", "netns", "del", n.ns, check=False)
+        for i in range(len(self.nodes) or 3):
+            sh("ip", "netns", "del", f"af{self.tag}n{i}", check=False)
+        sh("ip", "link", "del", self.bridge, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
