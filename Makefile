@@ -12,7 +12,7 @@ CHECKOV_VERSION := 3.3.30
 TF_PLUGIN_DIR ?= $(firstword $(foreach d,/opt/tf-plugins /usr/share/terraform/plugins $(HOME)/.terraform.d/plugins,$(if $(wildcard $(d)/registry.terraform.io/hashicorp/aws),$(d))))
 export TF_PLUGIN_DIR
 
-.PHONY: all venv demo test lint unit fmt clean iam-examples checkov terraform-check
+.PHONY: all venv demo test lint unit fmt clean iam-examples checkov terraform-check bench
 
 all: test
 
@@ -52,6 +52,15 @@ fmt: venv
 	$(VENV)/bin/ruff format awsfailover tests bench
 	$(VENV)/bin/ruff check --fix awsfailover tests bench
 
+# Benchmarks: a script that prints ratios measured in one run (not timed tests). awscli is
+# the baseline of row 1: the one on PATH, else its own venv (it pins botocore).
+AWSCLI_VENV := .venv-awscli
+bench: venv
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@command -v aws >/dev/null || [ -x $(AWSCLI_VENV)/bin/aws ] || \
+	  ( $(PYTHON) -m venv $(AWSCLI_VENV) && $(AWSCLI_VENV)/bin/pip install --quiet awscli )
+	PATH="$$PATH:$(CURDIR)/$(AWSCLI_VENV)/bin" $(PY) bench/run.py
+
 # Regenerate iam/examples/*.json from their .args (a test fails when they drift).
 iam-examples: venv
 	for f in iam/examples/*.args; do \
@@ -59,4 +68,4 @@ iam-examples: venv
 	done
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
