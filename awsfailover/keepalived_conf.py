@@ -53,6 +53,8 @@ def _quote(words: list[str]) -> str:
 def render(settings: Settings, node: NodeVrrp, executable: Path, config_path: Path) -> str:
     if not settings.instances:
         raise ValueError("the config has no [[instances]] to render")
+    if settings.node.interface == "lo":
+        raise ValueError("node.interface is lo: keepalived cannot run VRRP on a loopback interface")
     if node.vrid_base + len(settings.instances) - 1 > 255:
         raise ValueError("too many instances for --vrid: virtual_router_id must stay <= 255")
     base = [str(executable), "--config", str(config_path)]
@@ -109,6 +111,8 @@ def render(settings: Settings, node: NodeVrrp, executable: Path, config_path: Pa
             f"    priority {node.priority}",
             f"    advert_int {node.advert_int:g}",
         ]
+        if node.advert_int != int(node.advert_int):
+            out.append("    version 3  # VRRPv2 adverts are whole seconds; v3 has centiseconds")
         if node.nopreempt:
             out.append("    nopreempt")
         out += [

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +16,37 @@ from conftest import Node
 from awsfailover.sim.world import World
 
 
-def _keepalived() -> str:
-    path = shutil.which("keepalived")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI: keepalived is not installed (.ci/run installs it)")
-        pytest.skip("keepalived is not installed")
-    return path
+def _need(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI: {what}")
+    pytest.skip(what)
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """keepalived --config-test wants the interface to exist: a namespace with an eth0 (one
+    end of a veth pair), so the test depends on no interface of the host."""
+    if shutil.which("keepalived") is None:
+        _need("keepalived is not installed (.ci/run installs it)")
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        _need("needs root and ip for a network namespace")
+    name = f"afkc{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(
+            ["ip", "-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
+            check=True,
+        )
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @pytest.fixture
 def node(world: World, tmp_path: Path) -> Node:
-    return Node(world, world.eni_a, tmp_path, "a")
+    n = Node(world, world.eni_a, tmp_path, "a")
+    n.config.write_text(n.config.read_text().replace('interface = "lo"', 'interface = "eth0"'))
+    return n
 
 
 @pytest.mark.parametrize(
@@ -38,15 +59,17 @@ def node(world: World, tmp_path: Path) -> Node:
     ids=["hook", "agent", "nopreempt-three-nodes"],
 )
 def test_rendered_config_passes_keepalived_config_test(
-    node: Node, tmp_path: Path, flags: list[str]
+    node: Node, tmp_path: Path, netns: str, flags: list[str]
 ) -> None:
-    keepalived = _keepalived()
     r = node.run("keepalived-config", "--self", "10.0.1.10", "--peer", "10.0.1.11", *flags)
     assert r.code == 0, r.err
     conf = tmp_path / "keepalived.conf"
     conf.write_text(r.out)
     test = subprocess.run(
-        [keepalived, "--config-test", "-f", str(conf)], capture_output=True, text=True, check=False
+        ["ip", "netns", "exec", netns, "keepalived", "--config-test", "-f", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert test.returncode == 0, test.stdout + test.stderr
     assert "unicast_src_ip 10.0.1.10" in r.out
@@ -64,9 +87,13 @@ def test_rendered_config_passes_keepalived_config_test(
         (["--self", "10.0.1.10", "--peer", "10.0.1.10"], "must not be one of the peers"),
         (["--self", "nonsense", "--peer", "10.0.1.11"], "not an IP address"),
         (["--self", "10.0.1.10", "--peer", "10.0.1.11", "--priority", "255"], "1..254"),
+        (["--self", "10.0.1.10", "--peer", "10.0.1.11", "--loopback"], "loopback"),
     ],
 )
 def test_bad_arguments_are_refused(node: Node, args: list[str], message: str) -> None:
+    if "--loopback" in args:
+        args = args[:-1]
+        node.config.write_text(node.config.read_text().replace('"eth0"', '"lo"'))
     r = node.run("keepalived-config", *args)
     assert r.code == 2
     assert message in r.err

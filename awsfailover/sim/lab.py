@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -325,18 +326,32 @@ class Lab:
 
     def measure(self, node: LabNode, timeout: float = 30.0) -> tuple[float | None, float | None]:
         """From now: (seconds until node's keepalived holds the VIP, seconds until EC2 has
-        converged on node's ENI); None for what did not happen within timeout."""
+        converged on node's ENI); None for what did not happen within timeout. The link is
+        watched in its own thread: an EC2 poll under throttling can take longer than the
+        agent needs to converge."""
         start = time.monotonic()
-        master_at = converged_at = None
-        while time.monotonic() - start < timeout and converged_at is None:
-            now = time.monotonic() - start
-            if master_at is None and "10.0.1.100" in node.vips_on_link():
-                master_at = now
-            if self.converged_on(node):
-                converged_at = time.monotonic() - start
-            else:
+        found: dict[str, float] = {}
+        done = threading.Event()
+
+        def watch_link() -> None:
+            while not done.is_set() and time.monotonic() - start < timeout:
+                if "10.0.1.100" in node.vips_on_link():
+                    found["master"] = time.monotonic() - start
+                    return
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch_link, daemon=True)
+        watcher.start()
+        try:
+            while time.monotonic() - start < timeout:
+                if self.converged_on(node):
+                    found["converged"] = time.monotonic() - start
+                    break
                 time.sleep(0.02)
-        return master_at, converged_at
+            watcher.join(timeout=max(0.0, timeout - (time.monotonic() - start)))
+        finally:
+            done.set()
+        return found.get("master"), found.get("converged")
 
     def masters(self) -> list[str]:
         return [n.name for n in self.nodes if "10.0.1.100" in n.vips_on_link()]
