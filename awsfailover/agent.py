@@ -107,6 +107,12 @@ class InstanceWorker:
 
     def submit(self, state: str) -> int:
         with self.cond:
+            if state == "MASTER" == self.role and (self.busy or self.gen != self.done_gen):
+                # The same MASTER again while its takeover is queued or running: keepalived
+                # reports each transition on the FIFO and through the hook's hand-off.
+                # Restarting would only throw away the calls already made.
+                log.debug("%s: MASTER already in hand (transition %d)", self.inst.name, self.gen)
+                return self.gen
             self.gen += 1
             self.role = state
             self.repair = False

@@ -118,6 +118,33 @@ def test_fifo_master_converges(env, tmp_path: Path):
         )
 
 
+def test_duplicate_master_does_not_restart_the_takeover(env, tmp_path: Path):
+    """keepalived with --use-agent reports MASTER on the FIFO and through the hook: the second
+    report must not supersede the takeover the first one started."""
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    fifo = tmp_path / "notify.fifo"
+    ec2 = ec2_client(world.endpoint_url)
+    sim.set_faults(latency=0.1)  # keep the first takeover in flight while the second arrives
+    with Running(make_agent(cfg, fifo=fifo)) as agent:
+        with open(fifo, "w") as fh:
+            fh.write('INSTANCE "VI_1" MASTER 100\n')
+            fh.flush()
+            time.sleep(0.15)
+            fh.write('INSTANCE "VI_1" MASTER 100\n')
+        assert wait_for(lambda: holder(ec2, VIP4) == [world.eni_b])
+        assert wait_for(
+            lambda: (
+                sample(agent, "awsfailover_takeovers_total", instance="VI_1", result="converged")
+                == 1
+            )
+        )
+        assert (
+            sample(agent, "awsfailover_takeovers_total", instance="VI_1", result="superseded") == 0
+        )
+    sim.set_faults()
+
+
 def hook(
     cfg: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
