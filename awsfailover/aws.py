@@ -174,12 +174,52 @@ def _parse_table(raw: Any) -> RouteTable:
     )
 
 
+class _ThrottleGate:
+    """Shared by every call of one operation: EC2 throttles per API (one token bucket each),
+    so when one call is throttled the concurrent ones would be too. After a throttle, every
+    caller waits out a jittered pause that doubles while throttling goes on, instead of
+    sixteen workers retrying on their own and draining the account's bucket for other
+    clients too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0
+        self._streak = 0
+
+    def wait(self, deadline: Deadline) -> None:
+        with self._lock:
+            pause = self._until - time.monotonic()
+        if pause > 0:
+            time.sleep(min(pause, max(0.0, deadline.remaining() - 0.05)))
+
+    def throttled(self) -> None:
+        import random
+
+        with self._lock:
+            self._streak = min(self._streak + 1, 6)
+            step = random.uniform(0.5, 1.0) * min(1.0, 0.025 * 2**self._streak)
+            self._until = max(self._until, time.monotonic() + step)
+
+    def ok(self) -> None:
+        with self._lock:
+            self._streak = max(0, self._streak - 1)
+
+
 class Ec2:
     """Typed EC2 operations with the retry policy. The client is injected."""
 
     def __init__(self, client: EC2Client, observer: CallObserver | None = None) -> None:
         self.client = client
         self.observer: CallObserver = observer or CallCounter()
+        self._gates: dict[str, _ThrottleGate] = {}
+        self._gates_lock = threading.Lock()
+
+    def _gate(self, operation: str) -> _ThrottleGate:
+        with self._gates_lock:
+            gate = self._gates.get(operation)
+            if gate is None:
+                gate = self._gates[operation] = _ThrottleGate()
+            return gate
 
     # --- the retry policy ----------------------------------------------------------------
 
@@ -213,12 +253,17 @@ class Ec2:
                 state.attempt_number,
             )
 
+        gate = self._gate(operation)
+
         def attempt() -> T:
+            gate.wait(deadline)
             started = time.monotonic()
             try:
                 result = fn()
             except Exception as exc:
                 err = classify(exc, operation, resource)
+                if isinstance(err, TransientError) and err.throttled:
+                    gate.throttled()
                 outcome = (
                     "throttled"
                     if isinstance(err, TransientError) and err.throttled
@@ -226,6 +271,7 @@ class Ec2:
                 )
                 self.observer.api_call(operation, outcome, time.monotonic() - started)
                 raise err from exc
+            gate.ok()
             self.observer.api_call(operation, "ok", time.monotonic() - started)
             return result
 

@@ -121,3 +121,26 @@ def test_newer_transition_supersedes_one_in_flight(env, tmp_path: Path):
     assert "superseded" in result, result
     # with one worker, 6 routes at 0.3 s each would need 1.8 s: it stopped early
     assert counter.calls["ReplaceRoute"] < 6
+
+
+def test_throttle_gate_pauses_every_caller_and_backs_off() -> None:
+    """After a throttle, the next call of that operation waits; the pause grows while
+    throttling goes on and is always cut short by the deadline."""
+    from awsfailover.aws import _ThrottleGate
+    from awsfailover.deadline import Deadline
+
+    gate = _ThrottleGate()
+    started = time.monotonic()
+    gate.wait(Deadline(5))
+    assert time.monotonic() - started < 0.01  # never throttled: no pause
+    pauses = []
+    for _ in range(4):
+        gate.throttled()
+        started = time.monotonic()
+        gate.wait(Deadline(5))
+        pauses.append(time.monotonic() - started)
+    assert 0 < pauses[0] < pauses[-1] <= 1.0
+    gate.throttled()
+    started = time.monotonic()
+    gate.wait(Deadline(0.1))
+    assert time.monotonic() - started <= 0.1
