@@ -196,13 +196,13 @@ class _ThrottleGate:
         import random
 
         with self._lock:
-            self._streak = min(self._streak + 1, 6)
-            step = random.uniform(0.5, 1.0) * min(1.0, 0.025 * 2**self._streak)
+            self._streak = min(self._streak + 1, 3)
+            step = random.uniform(0.5, 1.0) * 0.025 * 2**self._streak  # at most 0.2 s
             self._until = max(self._until, time.monotonic() + step)
 
     def ok(self) -> None:
         with self._lock:
-            self._streak = max(0, self._streak - 1)
+            self._streak = 0
 
 
 class Ec2:
@@ -232,7 +232,7 @@ class Ec2:
             wait_random_exponential,
         )
 
-        jitter = wait_random_exponential(multiplier=0.05, max=1.0)
+        jitter = wait_random_exponential(multiplier=0.05, max=0.5)
 
         def wait(state: RetryCallState) -> float:
             return min(jitter(state), deadline.remaining())

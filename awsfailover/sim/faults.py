@@ -147,7 +147,8 @@ class FaultMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         auth = environ.get("HTTP_AUTHORIZATION", "")
-        if "/ec2/aws4_request" not in auth:
+        if "/ec2/aws4_request" not in auth or environ.get("HTTP_X_SIM_OBSERVER") == "1":
+            # Not EC2, or the test harness observing the state: no faults, not counted.
             return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from awsfailover.sim.server import SimClient, spawn
 from awsfailover.sim.world import World, build, ec2_client, holder, route_targets
@@ -88,6 +89,7 @@ class Lab:
     nodes: list[LabNode] = field(default_factory=list)
     use_agent: bool = False
     exe: Path = Path()
+    _observer: Any = None
 
     @classmethod
     def start(
@@ -306,10 +308,23 @@ class Lab:
 
     # --- EC2 state ----------------------------------------------------------------------------
 
+    def observer(self) -> Any:
+        """An EC2 client whose reads bypass the endpoint's fault injection: measuring the
+        state must not be slowed by the throttling the nodes are put under."""
+        if self._observer is None:
+            ec2 = ec2_client(self.url)
+
+            def mark(request: Any, **_: Any) -> None:
+                request.headers["X-Sim-Observer"] = "1"
+
+            ec2.meta.events.register("before-sign.ec2", mark)
+            self._observer = ec2
+        return self._observer
+
     def converged_on(self, node: LabNode) -> bool:
         assert self.world is not None
         w = self.world
-        ec2 = ec2_client(self.url)
+        ec2 = self.observer()
         try:
             for vip in (w.vip6, "10.0.1.100"):
                 if holder(ec2, vip) != [node.eni]:
