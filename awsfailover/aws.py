@@ -196,13 +196,14 @@ class _ThrottleGate:
         import random
 
         with self._lock:
-            self._streak = min(self._streak + 1, 3)
-            step = random.uniform(0.5, 1.0) * 0.025 * 2**self._streak  # at most 0.2 s
+            self._streak = min(self._streak + 1, 5)
+            step = random.uniform(0.5, 1.0) * min(0.5, 0.025 * 2**self._streak)
             self._until = max(self._until, time.monotonic() + step)
 
     def ok(self) -> None:
+        # One success does not mean the bucket has refilled: step down, not to zero.
         with self._lock:
-            self._streak = 0
+            self._streak = max(0, self._streak - 1)
 
 
 class Ec2:

@@ -139,7 +139,7 @@ def test_throttle_gate_pauses_every_caller_and_backs_off() -> None:
         started = time.monotonic()
         gate.wait(Deadline(5))
         pauses.append(time.monotonic() - started)
-    assert 0 < pauses[0] < pauses[-1] <= 0.2
+    assert 0 < pauses[0] < pauses[-1] <= 0.5
     gate.throttled()
     started = time.monotonic()
     gate.wait(Deadline(0.1))
