@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
+
+from awsfailover.paths import read_raw, section
 
 DEFAULT_SOCKET = Path("/run/awsfailover/agent.sock")
 DEFAULT_TIMEOUT = 0.5
@@ -25,16 +26,7 @@ def agent_settings(config_path: Path) -> tuple[Path, float]:
     timeout = _float(os.environ.get("AWSFAILOVER_AGENT__HANDOFF_TIMEOUT"), DEFAULT_TIMEOUT)
     if env:
         return Path(env), timeout
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        with config_path.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
-        return DEFAULT_SOCKET, timeout  # the full path reports the config problem properly
-    agent = doc.get("agent") if isinstance(doc.get("agent"), dict) else {}
+    agent = section(read_raw(config_path), "agent")
     value = agent.get("socket")
     if "handoff_timeout" in agent:
         timeout = _float(agent["handoff_timeout"], timeout)

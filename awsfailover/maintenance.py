@@ -10,36 +10,18 @@ over without waiting for the master-down interval.
 from __future__ import annotations
 
 import os
-import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
+
+from awsfailover.paths import read_raw, section
 
 DEFAULT_STATE_DIR = Path("/run/awsfailover")
 FLAG_NAME = "maintenance"
 
 
-def _raw_config(config_path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        with config_path.open("rb") as fh:
-            doc: dict[str, Any] = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-    return doc
-
-
-def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:
-    value = doc.get(name)
-    return value if isinstance(value, dict) else {}
-
-
 def flag_path(config_path: Path) -> Path:
     env = os.environ.get("AWSFAILOVER_FAILOVER__STATE_DIR")
-    state = env or _section(_raw_config(config_path), "failover").get("state_dir")
+    state = env or section(read_raw(config_path), "failover").get("state_dir")
     return (Path(state) if isinstance(state, str) else DEFAULT_STATE_DIR) / FLAG_NAME
 
 
@@ -48,7 +30,7 @@ def metrics_address(config_path: Path) -> str:
     value = (
         env
         if env is not None
-        else _section(_raw_config(config_path), "agent").get("metrics_address", "127.0.0.1:9108")
+        else section(read_raw(config_path), "agent").get("metrics_address", "127.0.0.1:9108")
     )
     return str(value)
 

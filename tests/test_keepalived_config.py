@@ -11,15 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Node
+from conftest import Node, need
 
 from awsfailover.sim.world import World
-
-
-def _need(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI: {what}")
-    pytest.skip(what)
 
 
 @pytest.fixture
@@ -27,9 +21,9 @@ def netns() -> Iterator[str]:
     """keepalived --config-test wants the interface to exist: a namespace with an eth0 (one
     end of a veth pair), so the test depends on no interface of the host."""
     if shutil.which("keepalived") is None:
-        _need("keepalived is not installed (.ci/run installs it)")
+        need("keepalived is not installed (.ci/run installs it)")
     if os.geteuid() != 0 or shutil.which("ip") is None:
-        _need("needs root and ip for a network namespace")
+        need("needs root and ip for a network namespace")
     name = f"afkc{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:

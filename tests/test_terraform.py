@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import TF_TIMINGS, need
 
 from awsfailover.sim import SimClient
 from awsfailover.sim.world import REGION, holder, route_targets
@@ -26,13 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "terraform"
 EXAMPLES = sorted(p.name for p in (MODULE / "examples").iterdir() if p.is_dir())
 PLUGIN_DIRS = ("/opt/tf-plugins", "/usr/share/terraform/plugins", "~/.terraform.d/plugins")
-TIMINGS: dict[str, float] = {}
-
-
-def _need(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI: {what}")
-    pytest.skip(what)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +34,7 @@ def tf() -> dict[str, str]:
     """terraform binary, provider mirror, and an environment that cannot reach a registry."""
     binary = shutil.which("terraform")
     if binary is None:
-        _need("terraform is not installed")
+        need("terraform is not installed")
     plugin_dir = os.environ.get("TF_PLUGIN_DIR") or next(
         (
             str(Path(d).expanduser())
@@ -50,7 +44,7 @@ def tf() -> dict[str, str]:
         "",
     )
     if not plugin_dir:
-        _need(f"no AWS provider mirror in TF_PLUGIN_DIR or {', '.join(PLUGIN_DIRS)}")
+        need(f"no AWS provider mirror in TF_PLUGIN_DIR or {', '.join(PLUGIN_DIRS)}")
     assert binary is not None
     return {"binary": binary, "plugin_dir": plugin_dir}
 
@@ -77,7 +71,7 @@ def run_tf(
         timeout=timeout,
     )
     key = args[0]
-    TIMINGS[key] = TIMINGS.get(key, 0.0) + time.monotonic() - started
+    TF_TIMINGS[key] = TF_TIMINGS.get(key, 0.0) + time.monotonic() - started
     assert proc.returncode in ok, (
         f"terraform {' '.join(args)} -> {proc.returncode}\n"
         f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -121,7 +115,7 @@ def test_examples_are_the_documented_three() -> None:
 def test_checkov_passes() -> None:
     checkov = os.environ.get("CHECKOV") or str(ROOT / ".venv-checkov" / "bin" / "checkov")
     if not Path(checkov).exists():
-        _need(f"checkov not installed at {checkov} (make checkov)")
+        need(f"checkov not installed at {checkov} (make checkov)")
     # In a fresh network namespace when possible: checkov must not phone home.
     prefix = ["unshare", "--net"] if os.geteuid() == 0 and shutil.which("unshare") else []
     proc = subprocess.run(
@@ -406,12 +400,3 @@ def test_wrong_inputs_fail_at_plan(
     finally:
         if case == "one-member":
             (where / "main.tf").write_text(main)
-
-
-def test_report_terraform_time() -> None:
-    """Not an assertion on speed: prints where the Terraform part spent its time (-s shows it)."""
-    total = sum(TIMINGS.values())
-    print(
-        f"\nterraform time: {total:.1f}s total; "
-        + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(TIMINGS.items()))
-    )

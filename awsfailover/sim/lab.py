@@ -90,6 +90,7 @@ class Lab:
     use_agent: bool = False
     exe: Path = Path()
     _observer: Any = None
+    namespaces: list[str] = field(default_factory=list)
 
     @classmethod
     def start(
@@ -135,6 +136,7 @@ class Lab:
         for i in range(count):
             ns, veth = f"af{self.tag}n{i}", f"afv{self.tag}{i}"
             sh("ip", "netns", "add", ns)
+            self.namespaces.append(ns)
             sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
             sh("ip", "link", "set", veth, "master", self.bridge, "up")
             sh("ip", "-n", ns, "addr", "add", f"{self.subnet}.{10 + i}/24", "dev", "eth0")
@@ -381,9 +383,7 @@ class Lab:
                 self.sim_proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.sim_proc.kill()
-        for n in self.nodes:
-            sh("ip", "netns", "del", n.ns, check=False)
-        for i in range(len(self.nodes) or 3):
-            sh("ip", "netns", "del", f"af{self.tag}n{i}", check=False)
+        for ns in self.namespaces:
+            sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", self.bridge, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
