@@ -11,6 +11,7 @@ before every mutating call, so the newest transition always wins.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -26,12 +27,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from awsfailover.config import InstanceSettings, Settings, load_settings
+from awsfailover import defaults
+from awsfailover.config import (
+    AgentSettings,
+    InstanceSettings,
+    Settings,
+    load_settings,
+    split_host_port,
+)
 from awsfailover.deadline import Deadline
 from awsfailover.engine import Engine
 from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, Superseded
-from awsfailover.keepalived import Transition, parse_fifo_line
+from awsfailover.fifo import FifoReader
+from awsfailover.keepalived import Transition, parse_line
 from awsfailover.metrics import Metrics
+from awsfailover.transition import ZERO, Sequence, Stamp, format_stamp, now_stamp
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +71,11 @@ def interface_addresses(interface: str) -> set[str]:
 
 
 class Damper:
-    """At most max_moves takeovers that moved something per window. Past that, drift repairs
-    latch off until keepalived reports a new transition: two masters (a cut VRRP link) then
-    stop stealing the VIP back and forth, and the last move stands."""
+    """At most max_moves drift repairs that moved something per window, counted since
+    keepalived's last transition. Past that, drift repairs latch off until keepalived reports a
+    new transition: two masters (a cut VRRP link) then stop stealing the VIP back and forth,
+    and the last move stands. keepalived's own transitions are never counted: they are the
+    order we exist to follow, however many there are."""
 
     def __init__(self, max_moves: int, window: float) -> None:
         self.max_moves = max_moves
@@ -81,12 +93,13 @@ class Damper:
             self.latched = True
         return not self.latched
 
-    def record_move(self, now: float) -> None:
+    def record_repair(self, now: float) -> None:
         self._trim(now)
         self.moves.append(now)
 
     def transition(self) -> None:
         self.latched = False
+        self.moves.clear()
 
 
 class InstanceWorker:
@@ -95,6 +108,7 @@ class InstanceWorker:
         self.inst = inst
         self.cond = threading.Condition()
         self.role = "UNKNOWN"
+        self.stamp: Stamp = ZERO  # the newest accepted transition's place in keepalived's order
         self.gen = 0
         self.done_gen = 0
         self.repair = False
@@ -105,12 +119,14 @@ class InstanceWorker:
         self.thread = threading.Thread(target=self._run, name=f"worker-{inst.name}", daemon=True)
         self.thread.start()
 
-    def submit(self, state: str) -> int:
+    def submit(self, state: str, stamp: Stamp) -> int:
+        """Called with the agent's order lock held, for a transition the sequence accepted."""
         with self.cond:
+            self.stamp = stamp
             if state == "MASTER" == self.role and (self.busy or self.gen != self.done_gen):
-                # The same MASTER again while its takeover is queued or running: keepalived
-                # reports each transition on the FIFO and through the hook's hand-off.
-                # Restarting would only throw away the calls already made.
+                # The same MASTER again while its takeover is queued or running (a FIFO line
+                # and a hook for one keepalived transition): restarting would only throw away
+                # the calls already made. The takeover's guard now checks the newer stamp.
                 log.debug("%s: MASTER already in hand (transition %d)", self.inst.name, self.gen)
                 return self.gen
             self.gen += 1
@@ -159,31 +175,35 @@ class InstanceWorker:
                     self.cond.notify_all()
 
     def _guard(self, gen: int) -> Callable[[], None]:
+        seq = self.agent.sequence(self.inst.name)
+
         def guard() -> None:
             at = time.monotonic()  # stamped before the check: the audit log never flatters us
             if self.gen != gen:
                 raise Superseded(f"{self.inst.name}: transition {gen} superseded by {self.gen}")
+            # A hook that did the work itself (the agent did not answer in time) advanced the
+            # shared sequence: a newer keepalived transition, whichever path carried it.
+            seq.check(self.stamp)
             self.agent.on_mutation(self.inst.name, gen, at)
 
         return guard
 
     def _takeover(self, gen: int, reason: str) -> None:
         agent, name = self.agent, self.inst.name
-        engine = agent.engine
         deadline = Deadline(agent.settings.agent.takeover_deadline)
-        now = time.monotonic()
-        if reason == "drift" and not self.damper.allow_repair(now):
+        if reason == "drift" and not self.damper.allow_repair(time.monotonic()):
             agent.metrics.damped.labels(name).inc()
             agent.metrics.split_brain.labels(name).set(1)
             log.error(
-                "%s: DAMPED drift repair: %d takeovers in %.0fs; another node also claims "
-                "MASTER (split brain?). Leaving EC2 as it is until keepalived reports a "
-                "new transition.",
+                "%s: DAMPED drift repair: %d repairs in %.0fs since keepalived's last "
+                "transition; another node also claims MASTER (split brain?). Leaving EC2 as "
+                "it is until keepalived reports a new transition.",
                 name,
                 len(self.damper.moves),
                 self.damper.window,
             )
             return
+        engine = agent.lease_engine()
         try:
             outcome = engine.takeover(self.inst, deadline, self._guard(gen))
         except Superseded as exc:
@@ -194,11 +214,13 @@ class InstanceWorker:
             agent.metrics.takeovers.labels(name, "failed").inc()
             log.error("%s: takeover failed: %s", name, exc)
             return
+        finally:
+            engine.release()
         if not outcome.planned:
             agent.metrics.takeovers.labels(name, "noop").inc()
             return
-        self.damper.record_move(time.monotonic())
         if reason == "drift":
+            self.damper.record_repair(time.monotonic())
             agent.metrics.drift_repairs.labels(name).inc()
         agent.metrics.takeover_seconds.labels(name).observe(outcome.seconds)
         if outcome.complete:
@@ -250,13 +272,20 @@ class Agent:
         self.engine_factory = engine_factory
         self.addresses = addresses
         self.engine = engine_factory(settings, self.metrics)
+        self._engine_lock = threading.Lock()
         self.workers: dict[str, InstanceWorker] = {}
+        self._sequences: dict[str, Sequence] = {}
+        # Held while a transition is placed in keepalived's order and handed to its worker,
+        # and while the FIFO is read: the two channels are merged one line at a time.
+        self._order = threading.RLock()
+        self._fifo: FifoReader | None = None
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.last_reconcile_ok: float | None = None
         self.mutation_log: list[tuple[float, str, int]] = []  # (time, instance, generation)
         self._threads: list[threading.Thread] = []
         self._sock: socket.socket | None = None
+        self._lock_fd: int | None = None
         self._http: Any = None
         self.ready = threading.Event()
 
@@ -266,17 +295,65 @@ class Agent:
         if len(self.mutation_log) < 10_000:  # an audit trail for tests, bounded
             self.mutation_log.append((at, instance, gen))
 
-    def dispatch(self, t: Transition, source: str) -> int:
+    def sequence(self, name: str) -> Sequence:
+        seq = self._sequences.get(name)
+        if seq is None:
+            f = self.settings.failover
+            seq = self._sequences[name] = Sequence(name, f.state_dir, f.fallback_state_dir)
+        return seq
+
+    def dispatch(self, t: Transition, source: str, stamp: Stamp | None = None) -> int | None:
+        """Place a transition in keepalived's order; the worker's generation when it is the
+        newest, None when a newer one was already seen (it must not act)."""
         worker = self.workers.get(t.name)
         if worker is None:
             raise ConfigError(
                 f"unknown instance {t.name!r} (configured: {', '.join(self.workers) or 'none'})"
             )
-        self.metrics.handoffs.labels(source).inc()
-        self.metrics.set_state(t.name, t.state)
-        gen = worker.submit(t.state)
-        log.info("%s: %s %s from %s (transition %d)", t.name, t.kind, t.state, source, gen)
+        stamp = stamp or t.stamp or now_stamp()
+        with self._order:
+            if not self.sequence(t.name).advance(stamp, t.state):
+                log.info(
+                    "%s: %s %s from %s (transition %s) already overtaken; ignored",
+                    t.name,
+                    t.kind,
+                    t.state,
+                    source,
+                    format_stamp(stamp),
+                )
+                self.metrics.handoffs.labels(f"{source}-overtaken").inc()
+                return None
+            self.metrics.handoffs.labels(source).inc()
+            self.metrics.set_state(t.name, t.state)
+            gen = worker.submit(t.state, stamp)
+        log.info(
+            "%s: %s %s from %s (transition %s, generation %d)",
+            t.name,
+            t.kind,
+            t.state,
+            source,
+            format_stamp(stamp),
+            gen,
+        )
         return gen
+
+    def _fifo_line(self, raw: bytes) -> None:
+        t = parse_line(raw.decode(errors="replace"))
+        if t is None or t.stamp is not None:  # keepalived never writes a stamp
+            log.debug("fifo: ignoring %r", raw[:100])
+            return
+        try:
+            self.dispatch(t, "fifo", now_stamp())
+        except ConfigError as exc:
+            log.warning("fifo: %s", exc)
+
+    def handoff(self, t: Transition) -> str:
+        """A hook's transition. Every line keepalived wrote to the FIFO before this hook was
+        forked is read first, so the hook is placed after them (or found overtaken)."""
+        if self._fifo is not None:
+            self._fifo.pump()
+        gen = self.dispatch(t, "hook")
+        return "overtaken" if gen is None else f"generation {gen}"
 
     def _sync_workers(self) -> None:
         wanted = {i.name: i for i in self.settings.instances}
@@ -291,11 +368,28 @@ class Agent:
                 self.metrics.set_state(name, "UNKNOWN")
 
     def detect_startup_state(self) -> None:
-        """keepalived puts the VIPs on the master's interface: VIP present -> we are master."""
+        """keepalived puts the VIPs on the master's interface: VIP present -> we are master.
+        A routes-only instance has nothing to look at: its last state is in the sequence file
+        (tmpfs: kept across an agent restart, gone after a reboot)."""
         present = self.addresses(self.settings.node.interface)
         for inst in self.settings.instances:
             if not inst.vips:
-                log.info("%s: no VIP to detect mastership from; waiting for keepalived", inst.name)
+                rec = self.sequence(inst.name).current()
+                if rec is not None and rec.state == "MASTER":
+                    log.info(
+                        "%s: last keepalived state MASTER (%s): resuming",
+                        inst.name,
+                        format_stamp(rec.stamp),
+                    )
+                    with self._order:
+                        self.workers[inst.name].submit("MASTER", rec.stamp)
+                    self.metrics.set_state(inst.name, "MASTER")
+                else:
+                    log.info(
+                        "%s: no VIP to detect mastership from and no recorded MASTER; "
+                        "waiting for keepalived",
+                        inst.name,
+                    )
                 continue
             if set(inst.vips) & present:
                 log.info(
@@ -311,17 +405,42 @@ class Agent:
                     self.settings.node.interface,
                 )
 
+    def _adopt_recorded(self) -> None:
+        """A hook that could not reach us did the work itself and recorded its transition:
+        follow it, so a drift repair never undoes a newer keepalived decision."""
+        for name, worker in list(self.workers.items()):
+            rec = self.sequence(name).current()
+            with self._order:
+                if rec is not None and rec.stamp > worker.stamp:
+                    log.info(
+                        "%s: %s recorded by a hook (%s); following it",
+                        name,
+                        rec.state,
+                        format_stamp(rec.stamp),
+                    )
+                    self.metrics.set_state(name, rec.state)
+                    worker.submit(rec.state, rec.stamp)
+
+    # --- engine --------------------------------------------------------------------------
+
+    def lease_engine(self) -> Engine:
+        """The current engine, kept open until released even if a reload replaces it."""
+        with self._engine_lock:
+            return self.engine.acquire()
+
     # --- reconcile -----------------------------------------------------------------------
 
     def reconcile(self) -> bool:
+        self._adopt_recorded()
         insts = list(self.settings.instances)
+        engine = self.lease_engine()
         try:
-            observed = self.engine.observe_all(
-                insts, Deadline(self.settings.agent.takeover_deadline)
-            )
+            observed = engine.observe_all(insts, Deadline(self.settings.agent.takeover_deadline))
         except AwsFailoverError as exc:
             log.warning("reconcile failed: %s", exc)
             return False
+        finally:
+            engine.release()
         from awsfailover.plan import plan as make_plan
 
         self.last_reconcile_ok = time.monotonic()
@@ -341,6 +460,8 @@ class Agent:
         return True
 
     def healthy(self) -> tuple[bool, str]:
+        if self._fifo is not None and not self._fifo.same_file():
+            return False, f"fifo {self._fifo.path} was replaced or removed and is not read"
         if self.last_reconcile_ok is None:
             return False, "no successful reconcile yet"
         age = time.monotonic() - self.last_reconcile_ok
@@ -353,56 +474,51 @@ class Agent:
     # --- reload --------------------------------------------------------------------------
 
     def reload(self) -> bool:
+        """Build the new engine first, swap, and let the old one finish the takeovers that
+        hold it: a reload never aborts a takeover in flight."""
         try:
             new = load_settings(self.config_path)
             engine = self.engine_factory(new, self.metrics)
-        except AwsFailoverError as exc:
+        except Exception as exc:  # whatever the file holds, the running config stays
             log.error("reload rejected, keeping the running config: %s", exc)
             return False
         for key in ("fifo", "socket", "metrics_address"):
             if getattr(new.agent, key) != getattr(self.settings.agent, key):
                 log.warning("reload: agent.%s changed; takes effect at restart", key)
-        old = self.engine
-        self.settings, self.engine = new, engine
-        self._sync_workers()
-        old.close()
+        with self._engine_lock:
+            old, self.engine = self.engine, engine
+        with self._order:
+            if new.failover != self.settings.failover:
+                self._sequences.clear()
+            self.settings = new
+            self._sync_workers()
+        old.retire()
         log.info("reloaded config: %d instances", len(new.instances))
         return True
 
     # --- inputs --------------------------------------------------------------------------
 
-    def _fifo_loop(self, path: Path) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # RDWR: no EOF when keepalived restarts
+    def _fifo_loop(self, reader: FifoReader) -> None:
         sel = selectors.DefaultSelector()
+        fd = reader.fd
         sel.register(fd, selectors.EVENT_READ)
-        buf = b""
+        next_check = time.monotonic() + 1.0
         try:
             while not self._stop.is_set():
-                if not sel.select(timeout=0.2):
-                    continue
-                try:
-                    chunk = os.read(fd, 65536)
-                except BlockingIOError:
-                    continue
-                buf += chunk
-                while b"\n" in buf:
-                    raw, buf = buf.split(b"\n", 1)
-                    line = raw.decode(errors="replace")
-                    t = parse_fifo_line(line)
-                    if t is None:
-                        log.debug("fifo: ignoring %r", line)
-                        continue
-                    try:
-                        self.dispatch(t, "fifo")
-                    except ConfigError as exc:
-                        log.warning("fifo: %s", exc)
+                if sel.select(timeout=0.2):
+                    reader.pump()
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + 1.0
+                    reader.reopen_if_replaced()
+                    if reader.fd != fd and reader.fd >= 0:
+                        sel.unregister(fd)
+                        fd = reader.fd
+                        sel.register(fd, selectors.EVENT_READ)
         finally:
             sel.close()
-            os.close(fd)
+            reader.close()
 
     def _socket_loop(self, sock: socket.socket) -> None:
-        from awsfailover.keepalived import parse_args
-
         sock.settimeout(0.2)
         while not self._stop.is_set():
             try:
@@ -412,35 +528,59 @@ class Agent:
             except OSError:
                 return
             with conn:
-                conn.settimeout(1.0)
                 try:
-                    data = b""
-                    while not data.endswith(b"\n") and len(data) < 4096:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    t = parse_fifo_line(data.decode(errors="replace"))
-                    if t is None:
-                        parts = data.decode(errors="replace").split()
-                        if len(parts) < 3:
-                            raise ValueError("expected TYPE NAME STATE [PRIORITY]")
-                        t = parse_args(
-                            parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else None
-                        )
-                    gen = self.dispatch(t, "hook")
-                    conn.sendall(f"OK {gen}\n".encode())
-                except ConfigError as exc:
-                    conn.sendall(f"ERR 2 {exc}\n".encode())
-                except (ValueError, TypeError) as exc:
-                    conn.sendall(f"ERR 2 {exc}\n".encode())
+                    conn.sendall(self._answer(conn).encode())
                 except OSError as exc:
                     log.debug("hand-off connection: %s", exc)
 
-    def _open_socket(self, path: Path) -> socket.socket:
+    def _answer(self, conn: socket.socket) -> str:
+        end = time.monotonic() + 1.0
+        data = b""
+        while not data.endswith(b"\n") and len(data) <= defaults.MAX_LINE:
+            conn.settimeout(max(0.01, end - time.monotonic()))
+            chunk = conn.recv(defaults.MAX_LINE + 1)
+            if not chunk:
+                break
+            data += chunk
+        t = parse_line(data.decode(errors="replace")) if len(data) <= defaults.MAX_LINE else None
+        if t is None:
+            return "ERR 2 expected TYPE NAME STATE [PRIORITY] [@NS:PID]\n"
+        try:
+            return f"OK {self.handoff(t)}\n"
+        except ConfigError as exc:
+            return f"ERR 2 {exc}\n"
+
+    def _claim(self, path: Path) -> None:
+        """One agent per socket: a second one would steal the socket and orphan the first
+        (whose /healthz would still say 200). A lock held for our lifetime, plus a probe for an
+        agent that answers on the socket without holding the lock."""
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_path = path.with_name(path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"agent.socket: another agent is running on {path} (holds {lock_path})"
+            ) from None
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(0.5)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            pass
+        else:
+            os.close(fd)
+            raise ConfigError(f"agent.socket: another agent answers on {path}")
+        finally:
+            probe.close()
+        self._lock_fd = fd
+
+    def _open_socket(self, path: Path) -> socket.socket:
+        self._claim(path)
         with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISSOCK(path.stat().st_mode):
+            if stat.S_ISSOCK(path.lstat().st_mode):
                 path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)  # born 0600: no window where others could connect
@@ -453,10 +593,10 @@ class Agent:
         return sock
 
     def _start_metrics(self, address: str) -> None:
-        from socketserver import ThreadingMixIn
-        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
 
         from prometheus_client import make_wsgi_app
+        from prometheus_client.exposition import ThreadingWSGIServer
 
         metrics_app = make_wsgi_app(self.registry)
         agent = self
@@ -472,19 +612,22 @@ class Agent:
                 return [body]
             return metrics_app(environ, start_response)  # type: ignore[no-any-return]
 
-        class Server(ThreadingMixIn, WSGIServer):
-            daemon_threads = True
+        host, port = split_host_port(address)
+        # The family of the address, as prometheus_client's own start_wsgi_server picks it:
+        # "[::1]:9108" needs an AF_INET6 socket.
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+        class Server(ThreadingWSGIServer):
+            address_family = family
 
         class Quiet(WSGIRequestHandler):
             def log_message(self, *args: Any) -> None:
                 return
 
-        host, port = address.rsplit(":", 1)
-        self._http = make_server(
-            host.strip("[]"), int(port), app, server_class=Server, handler_class=Quiet
-        )
+        self._http = make_server(host, port, app, server_class=Server, handler_class=Quiet)
         self._spawn(self._http.serve_forever, "metrics")
-        log.info("metrics and /healthz on http://%s:%d", host, self._http.server_port)
+        shown = f"[{host}]" if ":" in host else host
+        log.info("metrics and /healthz on http://%s:%d", shown, self._http.server_port)
 
     @property
     def metrics_port(self) -> int | None:
@@ -511,18 +654,34 @@ class Agent:
 
     def run(self) -> int:
         cfg = self.settings.agent
-        self._sync_workers()
-        if self.fifo is not None:
-            if not self.fifo.exists():
-                self.fifo.parent.mkdir(parents=True, exist_ok=True)
-                os.mkfifo(self.fifo, 0o600)
-            elif not stat.S_ISFIFO(self.fifo.stat().st_mode):
-                raise ConfigError(f"agent.fifo: {self.fifo} exists and is not a FIFO")
-            self._spawn(self._fifo_loop, "fifo", self.fifo)
         try:
             self._sock = self._open_socket(cfg.socket)
         except OSError as exc:
             raise ConfigError(f"agent.socket: cannot listen on {cfg.socket}: {exc}") from exc
+        try:
+            self._start(cfg)
+            next_reconcile = time.monotonic()
+            self.ready.set()
+            while not self._stop.is_set():
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+                if time.monotonic() >= next_reconcile:
+                    self.reconcile()
+                    next_reconcile = time.monotonic() + self.settings.agent.reconcile_interval
+                self._stop.wait(min(0.2, max(0.0, next_reconcile - time.monotonic())))
+        finally:
+            self._shutdown()
+        return 0
+
+    def _start(self, cfg: AgentSettings) -> None:
+        self._sync_workers()
+        if self.fifo is not None:
+            try:
+                self._fifo = FifoReader(self.fifo, self._fifo_line, self._order)
+            except OSError as exc:
+                raise ConfigError(f"agent.fifo: cannot open {self.fifo}: {exc}") from exc
+            self._spawn(self._fifo_loop, "fifo", self._fifo)
         self._spawn(self._socket_loop, "handoff", self._sock)
         if cfg.metrics_address:
             try:
@@ -536,20 +695,6 @@ class Agent:
             self.fifo or "-",
             cfg.socket,
         )
-        next_reconcile = time.monotonic()
-        self.ready.set()
-        try:
-            while not self._stop.is_set():
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.reload()
-                if time.monotonic() >= next_reconcile:
-                    self.reconcile()
-                    next_reconcile = time.monotonic() + self.settings.agent.reconcile_interval
-                self._stop.wait(min(0.2, max(0.0, next_reconcile - time.monotonic())))
-        finally:
-            self._shutdown()
-        return 0
 
     def _shutdown(self) -> None:
         log.info("agent stopping")
@@ -569,5 +714,7 @@ class Agent:
             self._http.server_close()
         for t in self._threads:
             t.join(timeout=1.0)
-        self.engine.close()
+        self.engine.retire()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
         log.info("agent stopped")

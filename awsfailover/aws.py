@@ -174,6 +174,28 @@ def _parse_table(raw: Any) -> RouteTable:
     )
 
 
+def _parse_subnet(raw: Any) -> Subnet:
+    v6 = tuple(
+        a["Ipv6CidrBlock"]
+        for a in raw.get("Ipv6CidrBlockAssociationSet", [])
+        if a.get("Ipv6CidrBlockState", {}).get("State", "associated") == "associated"
+    )
+    return Subnet(
+        subnet_id=raw["SubnetId"],
+        vpc_id=raw["VpcId"],
+        ipv4_cidr=raw["CidrBlock"],
+        ipv6_cidrs=v6,
+    )
+
+
+P = TypeVar("P")
+
+
+def _page(resp: Any, key: str, parse: Callable[[Any], P]) -> tuple[list[P], str | None]:
+    """One page, parsed inside the attempt: a malformed answer is retried like a dropped one."""
+    return [parse(r) for r in resp[key]], resp.get("NextToken") or None
+
+
 class _ThrottleGate:
     """Shared by every call of one operation: EC2 throttles per API (one token bucket each),
     so when one call is throttled the concurrent ones would be too. After a throttle, every
@@ -296,15 +318,22 @@ class Ec2:
     def describe_enis(self, eni_ids: Iterable[str], deadline: Deadline) -> dict[str, Eni]:
         ids = sorted(set(eni_ids))
         try:
-            resp = self.call(
+            return self.call(
                 "DescribeNetworkInterfaces",
                 ",".join(ids),
                 deadline,
-                lambda: self.client.describe_network_interfaces(NetworkInterfaceIds=ids),
+                lambda: {
+                    e.eni_id: e
+                    for e in map(
+                        _parse_eni,
+                        self.client.describe_network_interfaces(NetworkInterfaceIds=ids)[
+                            "NetworkInterfaces"
+                        ],
+                    )
+                },
             )
         except PermanentError as err:
             raise self._config_error(err) from err
-        return {e.eni_id: e for e in map(_parse_eni, resp["NetworkInterfaces"])}
 
     def find_holders(self, vips: list[str], deadline: Deadline) -> dict[str, Eni]:
         """VIP -> ENI holding it, for VIPs of ONE address family (secondaries included)."""
@@ -315,16 +344,21 @@ class Ec2:
             if ipaddress.ip_address(vips[0]).version == 6
             else "addresses.private-ip-address"
         )
-        resp = self.call(
+        enis = self.call(
             "DescribeNetworkInterfaces",
             name,
             deadline,
-            lambda: self.client.describe_network_interfaces(
-                Filters=[{"Name": name, "Values": vips}]
+            lambda: list(
+                map(
+                    _parse_eni,
+                    self.client.describe_network_interfaces(
+                        Filters=[{"Name": name, "Values": vips}]
+                    )["NetworkInterfaces"],
+                )
             ),
         )
         found: dict[str, Eni] = {}
-        for eni in map(_parse_eni, resp["NetworkInterfaces"]):
+        for eni in enis:
             for addr in (*eni.private_ipv4s, *eni.ipv6s):
                 if addr in vips:
                     found[addr] = eni
@@ -342,14 +376,15 @@ class Ec2:
             }
             if token:
                 kwargs["NextToken"] = token
-            resp = self.call(
+            page, token = self.call(
                 "DescribeNetworkInterfaces",
                 subnet_id,
                 deadline,
-                lambda kw=kwargs: self.client.describe_network_interfaces(**kw),  # type: ignore[misc]
+                lambda kw=kwargs: _page(  # type: ignore[misc]
+                    self.client.describe_network_interfaces(**kw), "NetworkInterfaces", _parse_eni
+                ),
             )
-            enis.extend(map(_parse_eni, resp["NetworkInterfaces"]))
-            token = resp.get("NextToken")
+            enis.extend(page)
             if not token:
                 break
         return enis
@@ -365,40 +400,31 @@ class Ec2:
             }
             if token:
                 kwargs["NextToken"] = token
-            resp = self.call(
+            page, token = self.call(
                 "DescribeRouteTables",
                 vpc_id,
                 deadline,
-                lambda kw=kwargs: self.client.describe_route_tables(**kw),  # type: ignore[misc]
+                lambda kw=kwargs: _page(  # type: ignore[misc]
+                    self.client.describe_route_tables(**kw), "RouteTables", _parse_table
+                ),
             )
-            tables.update((t.table_id, t) for t in map(_parse_table, resp["RouteTables"]))
-            token = resp.get("NextToken")
+            tables.update((t.table_id, t) for t in page)
             if not token:
                 break
         return tables
 
     def describe_subnet(self, subnet_id: str, deadline: Deadline) -> Subnet:
         try:
-            resp = self.call(
+            return self.call(
                 "DescribeSubnets",
                 subnet_id,
                 deadline,
-                lambda: self.client.describe_subnets(SubnetIds=[subnet_id]),
+                lambda: _parse_subnet(
+                    self.client.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
+                ),
             )
         except PermanentError as err:
             raise self._config_error(err) from err
-        raw = resp["Subnets"][0]
-        v6 = tuple(
-            a["Ipv6CidrBlock"]
-            for a in raw.get("Ipv6CidrBlockAssociationSet", [])
-            if a.get("Ipv6CidrBlockState", {}).get("State", "associated") == "associated"
-        )
-        return Subnet(
-            subnet_id=raw["SubnetId"],
-            vpc_id=raw["VpcId"],
-            ipv4_cidr=raw["CidrBlock"],
-            ipv6_cidrs=v6,
-        )
 
     def describe_route_tables(
         self,
@@ -411,25 +437,33 @@ class Ec2:
         if table_ids is not None:
             ids = sorted(set(table_ids))
             try:
-                resp = self.call(
+                page, _ = self.call(
                     "DescribeRouteTables",
                     ",".join(ids),
                     deadline,
-                    lambda: self.client.describe_route_tables(RouteTableIds=ids),
+                    lambda: _page(
+                        self.client.describe_route_tables(RouteTableIds=ids),
+                        "RouteTables",
+                        _parse_table,
+                    ),
                 )
             except PermanentError as err:
                 raise self._config_error(err) from err
         else:
             subnets = sorted(set(subnet_ids or []))
-            resp = self.call(
+            page, _ = self.call(
                 "DescribeRouteTables",
                 ",".join(subnets),
                 deadline,
-                lambda: self.client.describe_route_tables(
-                    Filters=[{"Name": "association.subnet-id", "Values": subnets}]
+                lambda: _page(
+                    self.client.describe_route_tables(
+                        Filters=[{"Name": "association.subnet-id", "Values": subnets}]
+                    ),
+                    "RouteTables",
+                    _parse_table,
                 ),
             )
-        return {t.table_id: t for t in map(_parse_table, resp["RouteTables"])}
+        return {t.table_id: t for t in page}
 
     # --- writes --------------------------------------------------------------------------
 

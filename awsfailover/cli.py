@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -104,9 +105,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             ) from exc
         return demo.run()
     if args.command == "notify":
-        handed = _handoff(args)
-        if handed is not None:
-            return handed
+        return _notify(args)
     if args.command == "iam-policy":
         return _iam_policy(args)
     if args.command in ("maintenance", "keepalived-check"):
@@ -126,8 +125,6 @@ def run(argv: Sequence[str] | None = None) -> int:
         return doctor.run(settings, args.expect_agent)
     from awsfailover import commands
 
-    if args.command == "notify":
-        return commands.notify(settings, args.type, args.name, args.state, args.priority)
     if args.command == "takeover":
         return commands.takeover(settings, args.names, args.dry_run)
     if args.command == "status":
@@ -177,21 +174,21 @@ def _maintenance(args: argparse.Namespace) -> int:
         on = maintenance.in_maintenance(config)
         print(f"maintenance {'ON' if on else 'OFF'} ({maintenance.flag_path(config)})")
         return 0
-    print(maintenance.set_maintenance(config, args.mode == "on"))
+    try:
+        print(maintenance.set_maintenance(config, args.mode == "on"))
+    except maintenance.MaintenanceError as exc:
+        print(f"awsfailover: error: maintenance {args.mode}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
 def _keepalived_config(args: argparse.Namespace) -> int:
-    import shutil
-    from pathlib import Path
-
     from awsfailover.config import load_settings
     from awsfailover.errors import ConfigError
-    from awsfailover.keepalived_conf import NodeVrrp, render
+    from awsfailover.keepalived_conf import NodeVrrp, hook_command, render
     from awsfailover.paths import resolve_config_path
 
     settings = load_settings(args.config)
-    exe = args.executable or shutil.which("awsfailover") or sys.argv[0]
     try:
         node = NodeVrrp(
             self_ip=args.self_ip,
@@ -203,37 +200,73 @@ def _keepalived_config(args: argparse.Namespace) -> int:
             vrid_base=args.vrid,
             script_user=args.script_user,
         )
-        text = render(
-            settings, node, Path(exe).absolute(), resolve_config_path(args.config).absolute()
-        )
+        command = hook_command(args.executable, sys.argv[0], sys.executable)
+        text = render(settings, node, command, resolve_config_path(args.config).absolute())
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     sys.stdout.write(text)
     return 0
 
 
-def _handoff(args: argparse.Namespace) -> int | None:
-    """Pass the transition to a running agent; None when there is none (do it ourselves)."""
-    from pathlib import Path
+def _notify(args: argparse.Namespace) -> int:
+    """keepalived's hook. Its place in keepalived's order is its fork stamp, which the kernel
+    recorded before a line of ours ran. Then, cheapest first: hand over to a running agent;
+    else claim the stamp in the instance's sequence (stopping an older MASTER in flight) and
+    only then import pydantic and botocore to do the work."""
+    from dataclasses import replace
 
     from awsfailover import handoff
+    from awsfailover.errors import ConfigError
     from awsfailover.keepalived import parse_args
-    from awsfailover.paths import resolve_config_path
+    from awsfailover.paths import raw_state_dirs, read_raw, resolve_config_path
+    from awsfailover.transition import Sequence, format_stamp, process_stamp
 
+    stamp = process_stamp()
     try:
-        t = parse_args(args.type, args.name, args.state, args.priority)
-    except ValueError:
-        return None  # the full path reports usage errors with the config in hand
-    sock, timeout = handoff.agent_settings(resolve_config_path(args.config))
-    answer = handoff.send(Path(sock), t.line(), timeout)
-    if answer is None:
-        return None
-    code, message = answer
+        t = replace(parse_args(args.type, args.name, args.state, args.priority), stamp=stamp)
+    except ValueError as exc:
+        raise ConfigError(f"notify: {exc}") from exc
     log = logging.getLogger("awsfailover.notify")
-    if code == 0:
-        log.info("%s %s handed to the agent (%s)", t.name, t.state, message)
-    else:
-        print(f"awsfailover: error: {message}", file=sys.stderr)
+    config_path = resolve_config_path(args.config)
+    sock, timeout = handoff.agent_settings(config_path)
+    answer = handoff.send(sock, t.line(), timeout)
+    if answer is not None:
+        log.info("%s %s handed to the agent (%s)", t.name, t.state, answer)
+        return 0
+    dirs = raw_state_dirs(read_raw(config_path))
+    seq = Sequence(t.name, *dirs) if dirs is not None else None
+    if seq is not None and not seq.advance(stamp, t.state):
+        cur = seq.current()
+        log.info(
+            "%s %s (transition %s) already overtaken by %s; nothing to do",
+            t.name,
+            t.state,
+            format_stamp(stamp),
+            f"{cur.state} {format_stamp(cur.stamp)}" if cur else "a newer transition",
+        )
+        return 0
+    from awsfailover import commands
+    from awsfailover.config import load_settings
+
+    return commands.notify(load_settings(args.config), t, seq)
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """Errors are one short line: keepalived's log and an operator's terminal both need it."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _exit(code: int) -> int:
+    """A worker thread stuck in a trickling read must not hold the process past its deadline:
+    the interpreter would join it at exit. Flush and leave."""
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
     return code
 
 
@@ -241,19 +274,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from awsfailover.errors import AwsFailoverError
 
     try:
-        return run(argv)
+        return _exit(run(argv))
     except AwsFailoverError as exc:
         if exc.exit_code == 0:
-            logging.getLogger("awsfailover").info("%s", exc)
+            logging.getLogger("awsfailover").info("%s", _one_line(str(exc)))
         else:
-            print(f"awsfailover: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+            print(f"awsfailover: error: {_one_line(str(exc))}", file=sys.stderr)
+        return _exit(exc.exit_code)
     except KeyboardInterrupt:
-        return 130
+        return _exit(130)
     except Exception as exc:  # the hook must never die with a traceback keepalived discards
         logging.getLogger("awsfailover").debug("internal error", exc_info=True)
-        print(f"awsfailover: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(
+            f"awsfailover: internal error: {_one_line(f'{type(exc).__name__}: {exc}')}",
+            file=sys.stderr,
+        )
+        return _exit(1)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ from typing import Any
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
 from awsfailover.engine import Engine, build_engine, item_names
-from awsfailover.errors import ConfigError, FailoverIncomplete
+from awsfailover.errors import ConfigError, FailoverIncomplete, Superseded
+from awsfailover.keepalived import Transition
 from awsfailover.model import Outcome
 from awsfailover.plan import check_routes, check_vips, converged_on
-from awsfailover.transition import Transitions
+from awsfailover.transition import ZERO, Sequence, Stamp, format_stamp, process_stamp
 
 log = logging.getLogger(__name__)
 
@@ -45,53 +46,56 @@ def report(outcome: Outcome) -> None:
     )
 
 
+def sequence(settings: Settings, name: str) -> Sequence:
+    f = settings.failover
+    return Sequence(name, f.state_dir, f.fallback_state_dir)
+
+
 def converge(
     settings: Settings,
     inst: InstanceSettings,
-    ticket_state: Transitions | None = None,
-    ticket: int = 0,
+    seq: Sequence | None = None,
+    stamp: Stamp = ZERO,
     engine: Engine | None = None,
 ) -> Outcome:
     deadline = Deadline(settings.failover.deadline)
     own = engine is None
     engine = engine or build_engine(settings)
     try:
-        if ticket_state is None:
+        if seq is None:
             return engine.takeover(inst, deadline)
 
         def guard() -> None:
-            ticket_state.check(ticket)
+            seq.check(stamp)
 
-        with ticket_state.exclusive(ticket, timeout=settings.failover.deadline):
+        with seq.exclusive(stamp, timeout=settings.failover.deadline):
             return engine.takeover(inst, deadline, guard)
     finally:
         if own:
             engine.close()
 
 
-def notify(settings: Settings, kind: str, name: str, state: str, priority: str | None) -> int:
-    from awsfailover.keepalived import parse_args
-
-    try:
-        t = parse_args(kind, name, state, priority)
-    except ValueError as exc:
-        raise ConfigError(f"notify: {exc}") from exc
-    kind, state = t.kind, t.state
-    inst = settings.instance(name)
-    transitions = Transitions(settings.failover.state_dir, inst.name)
-    ticket = transitions.begin()  # even a BACKUP takes a ticket: it stops a MASTER in flight
+def notify(settings: Settings, t: Transition, seq: Sequence | None = None) -> int:
+    """The hook doing the work itself (no agent answered). seq is given when the CLI already
+    claimed the transition's place before loading the config."""
+    inst = settings.instance(t.name)
+    stamp = t.stamp or process_stamp()
+    if seq is None:
+        seq = sequence(settings, inst.name)
+        if not seq.advance(stamp, t.state):
+            log.info("%s: %s already overtaken by a newer transition", inst.name, t.state)
+            return 0
     log.info(
-        "%s: %s %s (priority %s, transition %d)",
+        "%s: %s %s (priority %s, transition %s)",
         inst.name,
-        kind,
-        state,
-        priority if priority is not None else "-",
-        ticket,
+        t.kind,
+        t.state,
+        t.priority if t.priority is not None else "-",
+        format_stamp(stamp),
     )
-    if state != "MASTER":
+    if t.state != "MASTER":
         return 0
-    outcome = converge(settings, inst, transitions, ticket)
-    report(outcome)
+    report(converge(settings, inst, seq, stamp))
     return 0
 
 
@@ -99,6 +103,7 @@ def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
     instances = [settings.instance(n) for n in names] if names else list(settings.instances)
     if not instances:
         raise ConfigError("no instances configured")
+    stamp = process_stamp()
     engine = build_engine(settings)
     try:
         for inst in instances:
@@ -109,9 +114,10 @@ def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
                 for action in plan.actions:
                     print(f"{inst.name}: {action.describe()}")
                 continue
-            transitions = Transitions(settings.failover.state_dir, inst.name)
-            ticket = transitions.begin()
-            report(converge(settings, inst, transitions, ticket, engine=engine))
+            seq = sequence(settings, inst.name)
+            if not seq.advance(stamp, "MASTER"):
+                raise Superseded(f"{inst.name}: a newer keepalived transition arrived first")
+            report(converge(settings, inst, seq, stamp, engine=engine))
     finally:
         engine.close()
     return 0

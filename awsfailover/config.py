@@ -8,26 +8,37 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import sys
+import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
+from awsfailover import defaults
 from awsfailover.errors import ConfigError
-from awsfailover.paths import resolve_config_path
+from awsfailover.keepalived import NAME_RE
+from awsfailover.paths import RawConfigError, load_raw, resolve_config_path
 
 _ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
 _RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
 _SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _PL_RE = re.compile(r"^pl-[0-9a-f]{8,17}$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
 class _Strict(BaseModel):
@@ -42,6 +53,14 @@ class NodeSettings(_Strict):
     eni_id: str | None = Field(
         None, description="This node's ENI. When set, no instance-metadata lookup is made."
     )
+
+    @field_validator("interface")
+    @classmethod
+    def _interface(cls, v: str) -> str:
+        # Linux IFNAMSIZ is 16 with the NUL; the name also lands in keepalived.conf verbatim.
+        if not _IFNAME_RE.match(v):
+            raise ValueError(f"{v[:40]!r} is not a network interface name (1-15 of A-Za-z0-9_.-)")
+        return v
 
     @field_validator("eni_id")
     @classmethod
@@ -66,8 +85,8 @@ class InstanceSettings(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
-            raise ValueError(f"{v!r} is not a valid keepalived instance name")
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v[:70]!r} is not a valid keepalived instance name")
         return v
 
     @field_validator("vips")
@@ -184,7 +203,17 @@ class GroupSettings(_Strict):
         return key, value
 
 
+def _absolute(key: str, v: Path | None) -> Path | None:
+    if v is not None and not v.is_absolute():
+        # The hook runs with keepalived's working directory: a relative path would be a
+        # different directory for every caller, and the maintenance flag would be invisible.
+        raise ValueError(f"{key} must be an absolute path, not {str(v)!r}")
+    return v
+
+
 class FailoverSettings(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     deadline: float = Field(
         10.0,
         gt=0,
@@ -196,10 +225,10 @@ class FailoverSettings(_Strict):
         ),
     )
     connect_timeout: float = Field(
-        2.0, gt=0, description="Seconds to open a connection to the EC2 endpoint."
+        2.0, gt=0, le=60, description="Seconds to open a connection to the EC2 endpoint."
     )
     read_timeout: float = Field(
-        5.0, gt=0, description="Seconds to wait for one EC2 response before retrying."
+        5.0, gt=0, le=60, description="Seconds to wait for one EC2 response before retrying."
     )
     max_concurrency: int = Field(
         16,
@@ -208,23 +237,36 @@ class FailoverSettings(_Strict):
         description="Mutating calls in flight at once (one per route table, plus the VIP moves).",
     )
     state_dir: Path = Field(
-        Path("/run/awsfailover"),
-        description="Lock and transition-sequence files; tmpfs so a reboot forgets them.",
+        defaults.STATE_DIR,
+        description="Sequence, lock and maintenance files; tmpfs so a reboot forgets them.",
     )
+    fallback_state_dir: Path = Field(
+        defaults.FALLBACK_STATE_DIR,
+        description="Used, with a loud warning, when state_dir cannot be written (read-only "
+        "or full): a file must never stop a failover.",
+    )
+
+    @field_validator("state_dir", "fallback_state_dir")
+    @classmethod
+    def _abs(cls, v: Path, info: ValidationInfo) -> Path:
+        return _absolute(str(info.field_name), v) or v
 
 
 class AgentSettings(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     fifo: Path | None = Field(
-        None,
-        description="keepalived's vrrp_notify_fifo; created if missing. The agent's last "
-        "argument (vrrp_notify_fifo_script) takes precedence.",
+        defaults.FIFO,
+        description="keepalived's vrrp_notify_fifo (`keepalived-config --use-agent` writes the "
+        "same default); created if missing. The agent's last argument "
+        "(vrrp_notify_fifo_script) takes precedence.",
     )
     socket: Path = Field(
-        Path("/run/awsfailover/agent.sock"),
+        defaults.SOCKET,
         description="Unix socket the notify hook hands transitions to (mode 0600).",
     )
     metrics_address: str = Field(
-        "127.0.0.1:9108",
+        defaults.METRICS_ADDRESS,
         description="host:port for /metrics and /healthz; loopback so it is not exposed. "
         "Empty disables the listener.",
     )
@@ -244,28 +286,41 @@ class AgentSettings(_Strict):
     damping_max_moves: int = Field(
         3,
         ge=1,
-        description="Takeovers that moved something allowed per instance within "
-        "damping_window; past it drift repairs stop (split brain suspected).",
+        description="Drift repairs that moved something allowed per instance within "
+        "damping_window since keepalived's last transition; past it drift repairs stop "
+        "(split brain suspected).",
     )
-    damping_window: float = Field(60.0, gt=0, description="Seconds; see damping_max_moves.")
+    damping_window: float = Field(
+        60.0, gt=0, le=86400, description="Seconds; see damping_max_moves."
+    )
     health_max_age: float | None = Field(
         None,
         gt=0,
+        le=86400,
         description="/healthz fails when the last good reconcile is older than this "
         "(seconds; default 3 x reconcile_interval).",
     )
     handoff_timeout: float = Field(
-        0.5,
+        defaults.HANDOFF_TIMEOUT,
         gt=0,
+        le=defaults.HANDOFF_TIMEOUT_MAX,
         description="Seconds the hook waits for the agent's answer before doing the work itself.",
     )
 
     @field_validator("metrics_address")
     @classmethod
     def _addr(cls, v: str) -> str:
-        if v and (":" not in v or not v.rsplit(":", 1)[1].isdigit()):
-            raise ValueError(f"{v!r} is not host:port")
+        if v:
+            split_host_port(v)
         return v
+
+    @field_validator("fifo", "socket")
+    @classmethod
+    def _abs(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is not None and any(c.isspace() or c in "\"'{}#!" for c in str(v)):
+            # the FIFO path goes into keepalived.conf verbatim
+            raise ValueError(f"{str(v)[:80]!r} must not contain spaces, quotes, braces, # or !")
+        return _absolute(str(info.field_name), v)
 
     @property
     def health_age(self) -> float:
@@ -290,7 +345,7 @@ class Settings(BaseSettings):
     failover: FailoverSettings = Field(default_factory=FailoverSettings)  # type: ignore[arg-type]
     agent: AgentSettings = Field(default_factory=AgentSettings)  # type: ignore[arg-type]
 
-    _toml_path: ClassVar[Path | None] = None
+    _toml_doc: ClassVar[dict[str, Any] | None] = None
 
     @classmethod
     def settings_customise_sources(
@@ -302,8 +357,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if cls._toml_path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        if cls._toml_doc is not None:
+            # The document load_settings already parsed: the file is read once, so what was
+            # checked is what is used, whatever happens to the file meanwhile.
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=cls._toml_doc))
         return tuple(sources)
 
     @field_validator("region")
@@ -314,11 +371,34 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
-    def _unique_names(self) -> Settings:
-        names = [i.name for i in self.instances]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+    def _unique(self) -> Settings:
+        """One owner per name, VIP and route (linear: a group may have hundreds of instances).
+        Two instances sharing a VIP, or a route in tables that may overlap, would move it back
+        and forth with every transition of either."""
+        names = Counter(i.name for i in self.instances)
+        dupes = sorted(n for n, c in names.items() if c > 1)
         if dupes:
             raise ValueError(f"instance names must be unique: {', '.join(dupes)}")
+        vip_owner: dict[str, str] = {}
+        route_owner: dict[str, InstanceSettings] = {}
+        for inst in self.instances:
+            for vip in inst.vips:
+                other = vip_owner.setdefault(vip, inst.name)
+                if other != inst.name:
+                    raise ValueError(f"instances.{inst.name}.vips: {vip} is also in {other}")
+            for dest in inst.routes:
+                prev = route_owner.setdefault(dest, inst)
+                if prev is inst:
+                    continue
+                if (
+                    prev.route_tables is None
+                    or inst.route_tables is None
+                    or set(prev.route_tables) & set(inst.route_tables)
+                ):
+                    raise ValueError(
+                        f"instances.{inst.name}.routes: {dest} is also in {prev.name} and the "
+                        "two may select the same route table (list disjoint route_tables)"
+                    )
         return self
 
     def instance(self, name: str) -> InstanceSettings:
@@ -329,27 +409,40 @@ class Settings(BaseSettings):
         raise ConfigError(f"unknown instance {name!r} (configured: {known})")
 
 
+def split_host_port(address: str) -> tuple[str, int]:
+    """`127.0.0.1:9108`, `[::1]:9108`, `localhost:9108` -> (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise ValueError(f"{address!r} is not host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{address!r}: {host!r} is not an IPv6 address") from None
+    elif ":" in host:
+        raise ValueError(f"{address!r}: write an IPv6 host in brackets, [{host}]:{port}")
+    return host, int(port)
+
+
+_load_lock = threading.Lock()
+
+
 def load_settings(cli_path: str | None = None, **overrides: Any) -> Settings:
     """Load and validate; every failure becomes a one-line ConfigError naming the key."""
     path = resolve_config_path(cli_path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
     try:
-        with path.open("rb") as fh:
-            tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: invalid TOML: {exc}") from exc
-    Settings._toml_path = path
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        raise ConfigError(f"config file {path}: {format_validation_error(exc)}") from exc
-    finally:
-        Settings._toml_path = None
+        doc = load_raw(path)
+    except RawConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    with _load_lock:  # the TOML document is handed to the source through the class
+        Settings._toml_doc = doc
+        try:
+            return Settings(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(f"config file {path}: {format_validation_error(exc)}") from None
+        finally:
+            Settings._toml_doc = None
 
 
 def format_validation_error(exc: ValidationError) -> str:

@@ -8,15 +8,24 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import TypeVar
 
 from awsfailover.aws import CallObserver, Ec2
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
-from awsfailover.errors import AwsError, ConfigError, PermanentError, Superseded
+from awsfailover.errors import (
+    AwsError,
+    ConfigError,
+    PermanentError,
+    Superseded,
+    TransientError,
+)
 from awsfailover.model import (
     Action,
     AssignPrivateIps,
@@ -34,6 +43,8 @@ from awsfailover.plan import plan as make_plan
 log = logging.getLogger(__name__)
 
 Guard = Callable[[], None]
+T = TypeVar("T")
+CONFIRM_GRACE = 0.8  # seconds the confirmation may run past the deadline
 
 
 def _no_guard() -> None:
@@ -74,8 +85,8 @@ def build_engine(settings: Settings, observer: CallObserver | None = None) -> En
     client = make_ec2_client(
         node.region,
         settings.endpoint_url,
-        connect_timeout=f.connect_timeout,
-        read_timeout=f.read_timeout,
+        connect_timeout=min(f.connect_timeout, f.deadline),
+        read_timeout=min(f.read_timeout, f.deadline),
         max_pool_connections=f.max_concurrency + 4,
     )
     return Engine(settings, Ec2(client, observer), node.eni_id)
@@ -135,9 +146,46 @@ class Engine:
         self._local: Eni | None = None  # our ENI's subnet and VPC do not change either
         workers = settings.failover.max_concurrency
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ec2")
+        self._users_lock = threading.Lock()
+        self._users = 0
+        self._retired = False
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # The agent swaps engines on reload; a takeover holding the old one must finish with it.
+    def acquire(self) -> Engine:
+        with self._users_lock:
+            self._users += 1
+            return self
+
+    def release(self) -> None:
+        with self._users_lock:
+            self._users -= 1
+            done = self._retired and self._users == 0
+        if done:
+            self.close()
+
+    def retire(self) -> None:
+        """Close once the last user releases (now, if there is none)."""
+        with self._users_lock:
+            self._retired = True
+            done = self._users == 0
+        if done:
+            self.close()
+
+    @staticmethod
+    def _wait(fut: Future[T], deadline: Deadline, what: str) -> T:
+        """A result within the deadline, or a transient error: a call stuck on an endpoint
+        that trickles its answer must not hold the takeover past its deadline."""
+        try:
+            # a little past the deadline: the retry loop's own last error says more
+            return fut.result(timeout=deadline.remaining() + 0.2)
+        except FutureTimeout:
+            fut.cancel()
+            raise TransientError(
+                what, "DeadlineExceeded", "no answer within the deadline"
+            ) from None
 
     # --- observe -------------------------------------------------------------------------
 
@@ -158,24 +206,30 @@ class Engine:
             tables_f = self._pool.submit(
                 self.ec2.describe_route_tables, deadline, subnet_ids=inst.subnet_ids
             )
-        local = local_f.result()[self.eni_id]
+        local = self._wait(local_f, deadline, "DescribeNetworkInterfaces")[self.eni_id]
         if tables_f is None and inst.routes:
             tables_f = self._pool.submit(
                 self.ec2.describe_route_tables, deadline, subnet_ids=[local.subnet_id]
             )
         subnet = self._subnets.get(local.subnet_id)
         if subnet is None:
-            subnet = self.ec2.describe_subnet(local.subnet_id, deadline)
+            subnet_f = self._pool.submit(self.ec2.describe_subnet, local.subnet_id, deadline)
+            subnet = self._wait(subnet_f, deadline, "DescribeSubnets")
             self._subnets[local.subnet_id] = subnet
         holders: dict[str, Eni] = {}
         for f in holders_fs:
-            holders.update(f.result())
+            found: dict[str, Eni] = self._wait(f, deadline, "DescribeNetworkInterfaces")
+            holders.update(found)
         # Our own view of our ENI is the freshest: trust it for our addresses.
         for addr in (*local.private_ipv4s, *local.ipv6s):
             if addr in inst.vips:
                 holders[addr] = local
         tables = (
-            select_tables(inst, tables_f.result(), local.subnet_id) if tables_f is not None else {}
+            select_tables(
+                inst, self._wait(tables_f, deadline, "DescribeRouteTables"), local.subnet_id
+            )
+            if tables_f is not None
+            else {}
         )
         return Observed(local=local, subnet=subnet, holders=holders, tables=tables)
 
@@ -282,14 +336,18 @@ class Engine:
         superseded: Superseded | None = None
         for action, fut in futures.items():
             try:
-                fut.result()
+                self._wait(fut, deadline, action.describe())
             except Superseded as exc:
                 superseded = exc
             except AwsError as exc:
                 outcome.errors.append(str(exc))
                 log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
 
-        final = self._confirm(inst, deadline, wait=not outcome.errors and superseded is None)
+        # The confirmation may run a little past the deadline (an unconfirmed success would be
+        # reported as a failure), never more than CONFIRM_GRACE: every takeover ends within
+        # deadline + 1 s, whatever the endpoint does.
+        grace = Deadline(max(0.0, deadline.end + CONFIRM_GRACE - time.monotonic()))
+        final = self._confirm(inst, deadline, grace, wait=not outcome.errors and superseded is None)
         at_ours = items_at(inst, final, self.eni_id) if final is not None else set()
         before_items = items_at(inst, observed, self.eni_id)
         outcome.moved = sorted(at_ours - before_items)
@@ -306,19 +364,18 @@ class Engine:
             raise superseded
         return outcome
 
-    def _confirm(self, inst: InstanceSettings, deadline: Deadline, wait: bool) -> Observed | None:
-        """Poll until the asynchronous moves show up, with backoff, bounded by the deadline."""
+    def _confirm(
+        self, inst: InstanceSettings, deadline: Deadline, grace: Deadline, wait: bool
+    ) -> Observed | None:
+        """Poll until the asynchronous moves show up, with backoff, bounded by the deadline
+        (by the grace period once the deadline has passed)."""
         delay = 0.05
         last: Observed | None = None
         while True:
             try:
-                # The confirmation gets a little time of its own even if the moves used it all:
-                # an unconfirmed success would be reported as a failure.
-                last = self.observe(inst, deadline if not deadline.expired() else Deadline(2.0))
+                last = self.observe(inst, deadline if not deadline.expired() else grace)
             except AwsError as exc:
                 log.warning("%s: confirmation describe failed: %s", inst.name, exc)
-                if last is None and deadline.expired():
-                    return None
             if last is not None and make_plan(inst, last).converged:
                 return last
             if not wait or deadline.remaining() < delay:

@@ -101,6 +101,7 @@ def classify(exc: BaseException, operation: str, resource: str = "") -> AwsError
         HTTPClientError,
         ReadTimeoutError,
     )
+    from botocore.parsers import ResponseParserError
 
     if isinstance(exc, ClientError):
         err: Any = exc.response.get("Error", {})
@@ -123,4 +124,13 @@ def classify(exc: BaseException, operation: str, resource: str = "") -> AwsError
         ),
     ):
         return TransientError(operation, type(exc).__name__, str(exc), resource)
+    if isinstance(exc, (ResponseParserError, KeyError, IndexError, TypeError, ValueError)):
+        # An answer we could not read (a proxy's page, a truncated body, a missing field):
+        # the next answer may be whole. Raised while parsing inside the retried attempt.
+        return TransientError(operation, "MalformedResponse", _short(exc), resource)
     return PermanentError(operation, type(exc).__name__, str(exc), resource)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."

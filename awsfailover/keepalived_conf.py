@@ -4,9 +4,12 @@ hook (and the agent's FIFO), and the health checks. Pure: text in, text out."""
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from awsfailover import defaults
 from awsfailover.config import Settings
 
 
@@ -38,27 +41,55 @@ class NodeVrrp:
             problems.append("--advert-int must be 0.01..255 seconds")
         if not 1 <= self.vrid_base <= 255:
             problems.append("--vrid must be 1..255")
+        if not _USER_RE.match(self.script_user):
+            problems.append(f"--script-user {self.script_user[:40]!r} is not a user name")
         if problems:
             raise ValueError("; ".join(problems))
 
 
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# keepalived splits a quoted script string on spaces, and '#', '!' start comments, braces
+# open and close blocks: a word holding any of them would change the file's meaning.
+_UNSAFE = frozenset(" \t\n\r\v\f\"'#!{}\\")
+
+
+def _word(w: str) -> str:
+    if not w or any(c in _UNSAFE or not c.isprintable() for c in w):
+        raise ValueError(
+            f"{w[:80]!r} holds spaces, quotes, '#', '!' or braces: keepalived cannot use it"
+        )
+    return w
+
+
 def _quote(words: list[str]) -> str:
-    # keepalived splits a quoted script string on spaces; our paths must not hold any.
-    for w in words:
-        if any(c.isspace() or c in "\"'" for c in w):
-            raise ValueError(f"path {w!r} contains spaces or quotes: keepalived cannot run it")
-    return '"' + " ".join(words) + '"'
+    return '"' + " ".join(map(_word, words)) + '"'
 
 
-def render(settings: Settings, node: NodeVrrp, executable: Path, config_path: Path) -> str:
+def hook_command(executable: str | None, argv0: str, python: str) -> list[str]:
+    """The command keepalived runs: --executable, else the `awsfailover` on PATH, else this
+    interpreter with `-m awsfailover` (under `python -m`, argv[0] is a .py file keepalived
+    cannot execute). Absolute and executable, or refused."""
+    if executable:
+        cmd = [executable]
+    elif argv0.endswith(".py") or not Path(argv0).name.startswith("awsfailover"):
+        cmd = [python, "-m", "awsfailover"]
+    else:
+        cmd = [argv0]
+    exe = Path(cmd[0]).absolute()
+    if not exe.is_file() or not os.access(exe, os.X_OK):
+        raise ValueError(f"{exe} is not an executable file keepalived could run (--executable)")
+    return [str(exe), *cmd[1:]]
+
+
+def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: Path) -> str:
     if not settings.instances:
         raise ValueError("the config has no [[instances]] to render")
     if settings.node.interface == "lo":
         raise ValueError("node.interface is lo: keepalived cannot run VRRP on a loopback interface")
     if node.vrid_base + len(settings.instances) - 1 > 255:
         raise ValueError("too many instances for --vrid: virtual_router_id must stay <= 255")
-    base = [str(executable), "--config", str(config_path)]
-    iface = settings.node.interface
+    base = [*command, "--config", str(config_path)]
+    iface = _word(settings.node.interface)
     out = [
         "# keepalived.conf rendered by `awsfailover keepalived-config`; edit the awsfailover",
         "# config and re-render rather than editing this file.",
@@ -69,10 +100,10 @@ def render(settings: Settings, node: NodeVrrp, executable: Path, config_path: Pa
         f"    script_user {node.script_user}",
     ]
     if node.use_agent:
-        fifo = settings.agent.fifo or Path("/run/awsfailover/notify.fifo")
+        fifo = settings.agent.fifo or defaults.FIFO
         out += [
             "    # The agent reads every transition from this FIFO (agent.fifo).",
-            f"    vrrp_notify_fifo {fifo}",
+            f"    vrrp_notify_fifo {_word(str(fifo))}",
         ]
     out += [
         "}",

@@ -13,16 +13,14 @@ import os
 import urllib.request
 from pathlib import Path
 
-from awsfailover.paths import read_raw, section
-
-DEFAULT_STATE_DIR = Path("/run/awsfailover")
-FLAG_NAME = "maintenance"
+from awsfailover import defaults
+from awsfailover.paths import RawConfigError, load_raw, raw_state_dirs, read_raw, section
 
 
 def flag_path(config_path: Path) -> Path:
-    env = os.environ.get("AWSFAILOVER_FAILOVER__STATE_DIR")
-    state = env or section(read_raw(config_path), "failover").get("state_dir")
-    return (Path(state) if isinstance(state, str) else DEFAULT_STATE_DIR) / FLAG_NAME
+    """Where keepalived's check looks (it must answer, whatever the file holds)."""
+    dirs = raw_state_dirs(read_raw(config_path))
+    return (dirs[0] if dirs is not None else defaults.STATE_DIR) / defaults.MAINTENANCE_FLAG
 
 
 def metrics_address(config_path: Path) -> str:
@@ -30,21 +28,48 @@ def metrics_address(config_path: Path) -> str:
     value = (
         env
         if env is not None
-        else section(read_raw(config_path), "agent").get("metrics_address", "127.0.0.1:9108")
+        else section(read_raw(config_path), "agent").get(
+            "metrics_address", defaults.METRICS_ADDRESS
+        )
     )
     return str(value)
 
 
+class MaintenanceError(Exception):
+    """The flag could not be set where keepalived's check reads it."""
+
+
 def set_maintenance(config_path: Path, on: bool) -> str:
-    flag = flag_path(config_path)
+    """Set or clear the flag. Strict where the check is lenient: a mistyped --config, a file
+    that is not TOML or a relative state_dir would put the flag where the check never looks
+    (the check falls back to the default), so those are refused, never reported as ON."""
+    try:
+        doc = load_raw(config_path)
+    except RawConfigError as exc:
+        raise MaintenanceError(
+            f"{exc}; keepalived's check reads the config it was rendered with "
+            "(pass the same --config)"
+        ) from None
+    dirs = raw_state_dirs(doc)
+    if dirs is None:
+        raise MaintenanceError(
+            f"config file {config_path}: failover.state_dir must be an absolute path"
+        )
+    flag = dirs[0] / defaults.MAINTENANCE_FLAG
     if on:
-        flag.parent.mkdir(parents=True, exist_ok=True)
-        flag.write_text("maintenance: keepalived steps this node down\n")
+        try:
+            flag.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            flag.write_text("maintenance: keepalived steps this node down\n")
+        except OSError as exc:
+            raise MaintenanceError(f"cannot write {flag}: {exc.strerror or exc}") from None
         return (
             f"maintenance ON ({flag}): keepalived's awsfailover_maintenance check now fails; "
             "a MASTER resigns within one check interval and its peer takes over"
         )
-    flag.unlink(missing_ok=True)
+    try:
+        flag.unlink(missing_ok=True)
+    except OSError as exc:
+        raise MaintenanceError(f"cannot remove {flag}: {exc.strerror or exc}") from None
     return f"maintenance OFF ({flag}): this node is eligible for MASTER again"
 
 

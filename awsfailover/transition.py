@@ -1,63 +1,208 @@
-"""Serialise transitions per instance, and let a newer one supersede an older one in flight.
+"""keepalived's order of transitions, and one sequence per instance that every path obeys.
 
-keepalived may start the hook again (BACKUP, then MASTER again) while an earlier hook is still
-talking to EC2. Each transition takes a ticket from a per-instance sequence file; the executor
-checks before every mutating call that its ticket is still the newest. So a stale MASTER stops
-before it can undo the move a later MASTER made elsewhere, and a BACKUP never waits for a lock.
+Where the order comes from (never from arrival order):
+
+- a notify hook is a process keepalived forked for that transition, and keepalived forks them
+  one after another. So a hook's place is its *fork stamp*: the process start time the kernel
+  recorded (clock ticks since boot, `/proc/self/stat`), then its PID within the same tick.
+  A hook that took 0.5 s to import still sorts where keepalived put it;
+- keepalived writes `vrrp_notify_fifo` lines in order, so a FIFO line's place is when the agent
+  read it (CLOCK_BOOTTIME, the clock the start time is measured on), after every earlier line.
+
+Both meet in one sequence file per instance in `failover.state_dir`: `boot-id ns pid STATE`.
+`advance(stamp, state)` writes under a lock only when the stamp is newer than the file's; a
+stamp that is not newer is a transition that has already been overtaken (or a duplicate of the
+FIFO line the agent already acted on) and must not act. Every MASTER's executor checks before
+each mutating call that the file still holds its stamp, so a newer BACKUP or MASTER, from the
+hook or from the agent, stops an older MASTER in flight.
+
+A state_dir that cannot be written (read-only, full) falls back to `fallback_state_dir`, then to
+order kept in this process only, each with a loud warning: failover must never stop because of
+a file.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from awsfailover.errors import ConfigError, FailoverIncomplete, Superseded
+from awsfailover.errors import FailoverIncomplete, Superseded
+
+log = logging.getLogger(__name__)
+
+Stamp = tuple[int, int]  # (nanoseconds since boot, pid)
+# A FIFO line read at t sorts after every hook forked in the same nanosecond.
+FIFO_PID = 1 << 31
+ZERO: Stamp = (0, 0)
 
 
-class Transitions:
-    def __init__(self, state_dir: Path, instance: str) -> None:
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or "-"
+    except OSError:
+        return "-"
+
+
+def now_stamp() -> Stamp:
+    """A FIFO line (or an agent start-up decision) read now."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME), FIFO_PID
+
+
+def process_stamp() -> Stamp:
+    """When keepalived forked this process. Cheap: one read of /proc, no imports."""
+    try:
+        raw = Path("/proc/self/stat").read_bytes()
+        # comm (field 2) may hold spaces and parentheses: split after the last ')'.
+        ticks = int(raw.rsplit(b")", 1)[1].split()[19])
+        return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK"), os.getpid()
+    except (OSError, ValueError, IndexError):
+        return time.clock_gettime_ns(time.CLOCK_BOOTTIME), os.getpid()
+
+
+def format_stamp(stamp: Stamp) -> str:
+    return f"{stamp[0] / 1e9:.3f}s/{'fifo' if stamp[1] == FIFO_PID else stamp[1]}"
+
+
+@dataclass(frozen=True)
+class Record:
+    stamp: Stamp
+    state: str
+
+
+class Sequence:
+    """One instance's transition sequence, shared by the hook and the agent."""
+
+    _memory: dict[str, Record] = {}  # noqa: RUF012 - per process, when no directory works
+    _memory_lock = threading.Lock()
+
+    def __init__(self, instance: str, state_dir: Path, fallback_dir: Path | None = None) -> None:
         self.instance = instance
-        try:
-            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"failover.state_dir: cannot create {state_dir}: {exc}") from exc
-        self.seq_path = state_dir / f"{instance}.seq"
-        self.lock_path = state_dir / f"{instance}.lock"
+        self._dirs = [d for d in (state_dir, fallback_dir) if d is not None]
+        self.dir: Path | None = None
+        self._boot = _boot_id()
+        self._pick(0)
 
-    def _read(self) -> int:
-        try:
-            return int(self.seq_path.read_text() or 0)
-        except (FileNotFoundError, ValueError):
-            return 0
+    # --- where the files live ------------------------------------------------------------
 
-    def begin(self) -> int:
-        """Take the next ticket; from now on every older ticket is stale."""
-        fd = os.open(self.seq_path.with_suffix(".seqlock"), os.O_RDWR | os.O_CREAT, 0o600)
+    def _pick(self, start: int) -> None:
+        for i, d in enumerate(self._dirs[start:], start):
+            try:
+                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(d / f"{self.instance}.seqlock", os.O_RDWR | os.O_CREAT, 0o600)
+                os.close(fd)
+            except OSError as exc:
+                log.warning(
+                    "%s: state dir %s unusable (%s)%s",
+                    self.instance,
+                    d,
+                    exc.strerror or exc,
+                    "; trying the next" if i + 1 < len(self._dirs) else "",
+                )
+                continue
+            if i > 0:
+                log.warning(
+                    "%s: USING FALLBACK state dir %s: fix %s (transitions from processes that "
+                    "still see it are not ordered against these)",
+                    self.instance,
+                    d,
+                    self._dirs[0],
+                )
+            self.dir = d
+            return
+        self.dir = None
+        log.error(
+            "%s: NO WRITABLE STATE DIR (%s): failing over anyway, but transitions are only "
+            "ordered within this process",
+            self.instance,
+            ", ".join(map(str, self._dirs)),
+        )
+
+    def _path(self, suffix: str) -> Path:
+        assert self.dir is not None
+        return self.dir / f"{self.instance}.{suffix}"
+
+    # --- the sequence --------------------------------------------------------------------
+
+    def _parse(self, text: str) -> Record | None:
+        parts = text.split()
+        if len(parts) != 4 or parts[0] != self._boot:
+            return None  # empty, torn by an old version, or from before a reboot
+        try:
+            return Record((int(parts[1]), int(parts[2])), parts[3])
+        except ValueError:
+            return None
+
+    def current(self) -> Record | None:
+        if self.dir is None:
+            with self._memory_lock:
+                return self._memory.get(self.instance)
+        try:
+            return self._parse(self._path("seq").read_text())
+        except OSError:
+            return None
+
+    def advance(self, stamp: Stamp, state: str) -> bool:
+        """Record (stamp, state) if it is newer than what the file holds; False when a newer
+        transition is already recorded (this one has been overtaken and must not act)."""
+        while self.dir is not None:
+            try:
+                return self._advance_file(stamp, state)
+            except OSError as exc:
+                log.warning("%s: cannot write %s: %s", self.instance, self.dir, exc)
+                self._pick(self._dirs.index(self.dir) + 1)
+        with self._memory_lock:
+            cur = self._memory.get(self.instance)
+            if cur is not None and stamp <= cur.stamp:
+                return False
+            self._memory[self.instance] = Record(stamp, state)
+            return True
+
+    def _advance_file(self, stamp: Stamp, state: str) -> bool:
+        fd = os.open(self._path("seqlock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            ticket = self._read() + 1
-            tmp = self.seq_path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(str(ticket))
-            tmp.replace(self.seq_path)  # atomic: readers never see a torn number
-            return ticket
+            cur = self.current()
+            if cur is not None and stamp <= cur.stamp:
+                return False
+            tmp = self._path(f"seq.tmp{os.getpid()}.{threading.get_ident()}")
+            try:
+                tmp.write_text(f"{self._boot} {stamp[0]} {stamp[1]} {state}\n")
+                tmp.replace(self._path("seq"))  # atomic: readers never see a torn record
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                raise
+            return True
         finally:
             os.close(fd)
 
-    def is_current(self, ticket: int) -> bool:
-        return self._read() == ticket
+    def is_current(self, stamp: Stamp) -> bool:
+        cur = self.current()
+        return cur is None or cur.stamp == stamp
 
-    def check(self, ticket: int) -> None:
-        if not self.is_current(ticket):
-            raise Superseded(f"{self.instance}: transition {ticket} superseded by {self._read()}")
+    def check(self, stamp: Stamp) -> None:
+        cur = self.current()
+        if cur is not None and cur.stamp != stamp:
+            raise Superseded(
+                f"{self.instance}: transition {format_stamp(stamp)} superseded by "
+                f"{cur.state} {format_stamp(cur.stamp)}"
+            )
 
     @contextmanager
-    def exclusive(self, ticket: int, timeout: float) -> Iterator[None]:
+    def exclusive(self, stamp: Stamp, timeout: float) -> Iterator[None]:
         """Hold the instance lock; give up when superseded or after timeout seconds."""
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        if self.dir is None:
+            self.check(stamp)
+            yield
+            return
+        lock_path = self._path("lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             end = time.monotonic() + timeout
             delay = 0.005
@@ -66,14 +211,14 @@ class Transitions:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    self.check(ticket)
+                    self.check(stamp)
                     if time.monotonic() >= end:
                         raise FailoverIncomplete(
-                            f"{self.instance}: lock {self.lock_path} held for over {timeout:.0f}s"
+                            f"{self.instance}: lock {lock_path} held for over {timeout:.0f}s"
                         ) from None
                     time.sleep(delay)
                     delay = min(delay * 2, 0.1)
-            self.check(ticket)
+            self.check(stamp)
             yield
         finally:
             os.close(fd)

@@ -15,7 +15,7 @@ from awsfailover.deadline import Deadline
 from awsfailover.engine import Engine
 from awsfailover.errors import PermanentError, Superseded
 from awsfailover.sim.world import ROUTE4, ROUTE6, VIP4, World, ec2_client, holder
-from awsfailover.transition import Transitions
+from awsfailover.transition import Sequence, now_stamp
 
 
 def engine_for(world: World, eni: str, deadline: float = 10.0) -> tuple[Engine, CallCounter]:
@@ -97,8 +97,9 @@ def test_newer_transition_supersedes_one_in_flight(env, tmp_path: Path):
     sim, world = env
     sim.set_faults(latency_by_action={"ReplaceRoute": 0.3})
     eng, counter = engine_for(world, world.eni_b)
-    t = Transitions(tmp_path, "VI_1")
-    ticket = t.begin()
+    t = Sequence("VI_1", tmp_path)
+    ticket = now_stamp()
+    assert t.advance(ticket, "MASTER")
     result: dict[str, object] = {}
 
     def run() -> None:
@@ -116,7 +117,7 @@ def test_newer_transition_supersedes_one_in_flight(env, tmp_path: Path):
     th = threading.Thread(target=run)
     th.start()
     time.sleep(0.5)  # a few ReplaceRoutes are through; the rest wait in line
-    t.begin()  # BACKUP arrives
+    assert t.advance(now_stamp(), "BACKUP")  # BACKUP arrives
     th.join(timeout=15)
     assert "superseded" in result, result
     # with one worker, 6 routes at 0.3 s each would need 1.8 s: it stopped early
