@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from awsfailover.aws import Ec2, make_ec2_client
 from awsfailover.config import InstanceSettings, Settings
@@ -20,6 +20,7 @@ from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, Metadata
 from awsfailover.model import RouteTable
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Facts:
     imds_needed: bool
     agent_health: str | None  # None when healthy, "" when not expected, else the error
     missing_enis: list[str] = field(default_factory=list)
+    # probe -> why it could not look (a denied action): fails the checks that need it only
+    failed_probes: dict[str, str] = field(default_factory=dict)
 
 
 # --- checks (pure) ---------------------------------------------------------------------------
@@ -341,7 +344,11 @@ def check_imds(settings: Settings, f: Facts) -> list[Line]:
 def check_agent(settings: Settings, f: Facts) -> list[Line]:
     if f.agent_health == "":
         return [
-            Line(PASS, "agent", "not expected to run (no agent.fifo; --expect-agent checks it)")
+            Line(
+                PASS,
+                "agent",
+                "not expected to run (no agent socket; --expect-agent checks it)",
+            )
         ]
     if f.agent_health is None:
         return [Line(PASS, "agent", f"/healthz on {settings.agent.metrics_address} answers 200")]
@@ -355,17 +362,45 @@ def check_agent(settings: Settings, f: Facts) -> list[Line]:
     ]
 
 
-CHECKS: list[Callable[[Settings, Facts], list[Line]]] = [
-    check_enis_share_subnet,
-    check_vips_in_subnet,
-    check_source_dest,
-    check_route_tables,
-    check_vrrp_rules,
-    check_reservations,
-    check_ip_room,
-    check_imds,
-    check_agent,
+# (check, the probes it judges): a probe that failed fails its checks, and only those.
+CHECKS: list[tuple[str, Callable[[Settings, Facts], list[Line]], tuple[str, ...]]] = [
+    ("enis", check_enis_share_subnet, ()),
+    ("vip-subnet", check_vips_in_subnet, ("subnets",)),
+    ("source-dest-check", check_source_dest, ()),
+    ("route-tables", check_route_tables, ("route_tables",)),
+    ("vrrp", check_vrrp_rules, ("security_groups",)),
+    ("reservation", check_reservations, ("subnets", "reservations")),
+    ("ip-room", check_ip_room, ("instances",)),
+    ("imds", check_imds, ()),
+    ("agent", check_agent, ()),
 ]
+# What each probe calls: the fix for a denied probe is the statement iam-policy prints.
+PROBE_ACTIONS = {
+    "subnets": "ec2:DescribeSubnets",
+    "route_tables": "ec2:DescribeRouteTables",
+    "security_groups": "ec2:DescribeSecurityGroups",
+    "reservations": "ec2:GetSubnetCidrReservations",
+    "instances": "ec2:DescribeInstances, ec2:DescribeInstanceTypes",
+}
+
+
+def judge(settings: Settings, f: Facts) -> list[Line]:
+    lines = []
+    for name, check, probes in CHECKS:
+        failed = [p for p in probes if p in f.failed_probes]
+        if failed:
+            lines += [
+                Line(
+                    FAIL,
+                    name,
+                    f"cannot look: {f.failed_probes[p]}",
+                    f"allow {PROBE_ACTIONS[p]} (`awsfailover iam-policy` includes it)",
+                )
+                for p in failed
+            ]
+            continue
+        lines += check(settings, f)
+    return lines
 
 
 # --- facts (Describe calls only) --------------------------------------------------------------
@@ -384,7 +419,8 @@ def _imds_probe(timeout: float = 1.0) -> str | None:
 
 
 def _agent_probe(settings: Settings, expect: bool) -> str | None:
-    if not expect and settings.agent.fifo is None:
+    # An agent that ran leaves its socket; a hook-only node has none.
+    if not expect and not settings.agent.socket.exists():
         return ""
     addr = settings.agent.metrics_address
     if not addr:
@@ -421,16 +457,31 @@ def gather(
             missing.append(eni)
     if own_eni not in found:
         raise ConfigError(f"this node's ENI {own_eni} does not exist")
+    failed: dict[str, str] = {}
+
+    def probe(name: str, default: dict[str, T], fn: Callable[[], dict[str, T]]) -> dict[str, T]:
+        """One probe's facts, or its default with the reason recorded: a denied Describe
+        fails the checks that need it, not the whole doctor."""
+        try:
+            return fn()
+        except AwsError as err:
+            failed[name] = str(err)
+            return default
+
     subnet_ids = sorted({e["SubnetId"] for e in found.values()})
-    subnets = {
-        s["SubnetId"]: s
-        for s in ec2.call(
-            "DescribeSubnets",
-            ",".join(subnet_ids),
-            deadline,
-            lambda: c.describe_subnets(SubnetIds=subnet_ids),
-        )["Subnets"]
-    }
+    subnets = probe(
+        "subnets",
+        {},
+        lambda: {
+            s["SubnetId"]: s
+            for s in ec2.call(
+                "DescribeSubnets",
+                ",".join(subnet_ids),
+                deadline,
+                lambda: c.describe_subnets(SubnetIds=subnet_ids),
+            )["Subnets"]
+        },
+    )
     own_subnet = found[own_eni]["SubnetId"]
     tables: dict[str, dict[str, RouteTable]] = {}
     table_errors: dict[str, str] = {}
@@ -447,31 +498,39 @@ def gather(
             tables[inst.name] = select_tables(inst, listing, own_subnet)
         except ConfigError as err:
             table_errors[inst.name] = f"{inst.name}: {err}"
+        except AwsError as err:
+            failed["route_tables"] = str(err)
     group_ids = sorted({g["GroupId"] for e in found.values() for g in e.get("Groups", [])})
-    sgs = {}
+    sgs: dict[str, Any] = {}
     if group_ids:
-        sgs = {
-            g["GroupId"]: g
-            for g in ec2.call(
-                "DescribeSecurityGroups",
-                ",".join(group_ids),
-                deadline,
-                lambda: c.describe_security_groups(GroupIds=group_ids),
-            )["SecurityGroups"]
-        }
-    reservations = {}
-    for s in subnet_ids:
+        sgs = probe(
+            "security_groups",
+            {},
+            lambda: {
+                g["GroupId"]: g
+                for g in ec2.call(
+                    "DescribeSecurityGroups",
+                    ",".join(group_ids),
+                    deadline,
+                    lambda: c.describe_security_groups(GroupIds=group_ids),
+                )["SecurityGroups"]
+            },
+        )
+
+    def explicit(s: str) -> list[str]:
         held = ec2.call(
             "GetSubnetCidrReservations",
             s,
             deadline,
             partial(c.get_subnet_cidr_reservations, SubnetId=s),
         )
-        reservations[s] = [
+        return [
             r["Cidr"]
             for r in held.get("SubnetIpv4CidrReservations", [])
             if r.get("ReservationType") == "explicit"
         ]
+
+    reservations = probe("reservations", {}, lambda: {s: explicit(s) for s in subnet_ids})
     return Facts(
         own_eni=own_eni,
         enis=found,
@@ -480,11 +539,12 @@ def gather(
         table_errors=table_errors,
         security_groups=sgs,
         reservations=reservations,
-        ip_limits=_ip_limits(ec2, found, deadline),
+        ip_limits=probe("instances", {}, lambda: _ip_limits(ec2, found, deadline)),
         imds=_imds_probe(),
         imds_needed=imds_needed,
         agent_health=_agent_probe(settings, expect_agent),
         missing_enis=missing,
+        failed_probes=failed,
     )
 
 
@@ -539,9 +599,23 @@ def run(settings: Settings, expect_agent: bool, out: TextIO = sys.stdout) -> int
         and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
     )
     client = make_ec2_client(node.region, settings.endpoint_url)
-    facts = gather(settings, Ec2(client), node.eni_id, expect_agent, imds_needed)
-    lines = [line for check in CHECKS for line in check(settings, facts)]
-    return _print(lines, out)
+    try:
+        facts = gather(settings, Ec2(client), node.eni_id, expect_agent, imds_needed)
+    except AwsError as exc:
+        # Without this node's own ENI nothing else can be judged.
+        _print(
+            [
+                Line(
+                    FAIL,
+                    "enis",
+                    f"cannot describe the group's ENIs: {exc}",
+                    "allow ec2:DescribeNetworkInterfaces (`awsfailover iam-policy` includes it)",
+                )
+            ],
+            out,
+        )
+        return 1
+    return _print(judge(settings, facts), out)
 
 
 def _print(lines: list[Line], out: TextIO) -> int:

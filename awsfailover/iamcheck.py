@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TextIO
@@ -23,7 +23,7 @@ from awsfailover.config import Settings
 from awsfailover.deadline import Deadline
 from awsfailover.engine import Engine, build_engine, resolve_node
 from awsfailover.errors import AwsError, ConfigError, PermanentError
-from awsfailover.iampolicy import Requirement, Scope, requirements, statement
+from awsfailover.iampolicy import DESCRIBE_ACTIONS, Requirement, Scope, requirements, statement
 
 log = logging.getLogger(__name__)
 
@@ -196,17 +196,24 @@ def _dry_run_result(fn: Any, operation: str, resource: str) -> tuple[str, str]:
 def dry_runs(ec2: Ec2, scope: Scope, eni_id: str, tables: dict[str, list[str]]) -> list[Row]:
     c = ec2.client
     rows = []
-    describe = {
+    deadline = Deadline(10.0)
+    describe: dict[str, Callable[[], object]] = {
         "ec2:DescribeNetworkInterfaces": lambda: c.describe_network_interfaces(
             NetworkInterfaceIds=[eni_id], DryRun=True
         ),
         "ec2:DescribeRouteTables": lambda: c.describe_route_tables(DryRun=True),
         "ec2:DescribeSubnets": lambda: c.describe_subnets(DryRun=True),
+        "ec2:DescribeSecurityGroups": lambda: c.describe_security_groups(DryRun=True),
+        "ec2:GetSubnetCidrReservations": lambda: c.get_subnet_cidr_reservations(
+            SubnetId=ec2.describe_enis([eni_id], deadline)[eni_id].subnet_id, DryRun=True
+        ),
+        "ec2:DescribeInstances": lambda: c.describe_instances(DryRun=True),
+        "ec2:DescribeInstanceTypes": lambda: c.describe_instance_types(DryRun=True),
     }
+    assert set(describe) == set(DESCRIBE_ACTIONS)  # one requirement list: check every one
     for action, fn in describe.items():
         result, detail = _dry_run_result(fn, action.split(":")[1], "*")
         rows.append(Row(action, "*", "dry-run", result, detail))
-    deadline = Deadline(10.0)
     for rtb in sorted(scope.route_tables):
         dest = next(iter(tables.get(rtb, [])), None)
         arn = scope.route_table_arn(rtb)
@@ -265,7 +272,7 @@ def check_iam(settings: Settings, principal_override: str | None, out: TextIO = 
             rows = [
                 Row(r.action, r.resource, "simulate", UNVERIFIED, "no simulate permission")
                 for r in reqs
-                if not (r.action.startswith("ec2:Describe") or r.action == "ec2:ReplaceRoute")
+                if not (r.action in DESCRIBE_ACTIONS or r.action == "ec2:ReplaceRoute")
             ]
         rows += dry_runs(engine.ec2, scope, node.eni_id, tables)
     finally:

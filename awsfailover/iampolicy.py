@@ -13,11 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-# The EC2 calls the engine makes (aws.Ec2), by what they need.
+# The EC2 calls the engine makes (aws.Ec2), by what they need; then the read-only calls
+# `doctor` makes on the node with the same role (doctor.PROBE_ACTIONS names them too).
 DESCRIBE_ACTIONS = (
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeRouteTables",
     "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:GetSubnetCidrReservations",
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceTypes",
 )
 IPV4_ACTIONS = ("ec2:AssignPrivateIpAddresses",)  # AllowReassignment: no unassign needed
 IPV6_ACTIONS = ("ec2:AssignIpv6Addresses", "ec2:UnassignIpv6Addresses")

@@ -6,9 +6,11 @@ point it elsewhere without code changes.
 
 from __future__ import annotations
 
+import http.client
 import os
-import urllib.error
-import urllib.request
+import re
+import time
+import urllib.parse
 from pathlib import Path
 
 from awsfailover.errors import MetadataError
@@ -31,7 +33,17 @@ def interface_mac(interface: str) -> str:
         raise MetadataError(f"node.interface: no such interface {interface!r} ({exc})") from exc
 
 
+MAX_ANSWER = 4096  # bytes; every answer we read is an id, a Region or a short list
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_=+/-]{1,512}$")
+
+
 class Imds:
+    """Every request is bounded in time (a trickling answer cannot hold the hook) and in size,
+    and every answer is checked for the shape it must have: an HTML page or a 50 MB body is
+    one short MetadataError, never a traceback."""
+
     def __init__(self, base_url: str | None = None, timeout: float = 1.0) -> None:
         if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
             raise MetadataError(
@@ -42,43 +54,81 @@ class Imds:
         self.timeout = timeout
         self._token: str | None = None
 
-    def _open(self, req: urllib.request.Request) -> str:
+    def _request(self, method: str, path: str, headers: dict[str, str]) -> str:
+        url = urllib.parse.urlsplit(self.base)
+        if url.scheme != "http" or not url.hostname:
+            raise MetadataError(f"instance metadata endpoint {self.base!r} is not http://host/")
+        end = time.monotonic() + self.timeout
+        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=self.timeout)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                body: bytes = resp.read()
-                return body.decode()
-        except urllib.error.HTTPError as exc:
-            raise MetadataError(f"instance metadata {req.full_url}: HTTP {exc.code}") from exc
-        except (urllib.error.URLError, OSError) as exc:
+            conn.request(method, url.path.rstrip("/") + "/" + path, headers=headers)
+            resp = conn.getresponse()
+            body = b""
+            while len(body) <= MAX_ANSWER:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"answer not complete within {self.timeout:g}s")
+                if conn.sock is not None:
+                    conn.sock.settimeout(left)
+                chunk = resp.read1(MAX_ANSWER + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+        except (OSError, http.client.HTTPException) as exc:
             raise MetadataError(
-                f"instance metadata at {self.base} unreachable ({exc}); in a container the "
-                "IMDSv2 hop limit must be 2, or set region and node.eni_id in the config"
-            ) from exc
+                f"instance metadata at {self.base} unreachable ({_short(exc)}); in a container "
+                "the IMDSv2 hop limit must be 2, or set region and node.eni_id in the config"
+            ) from None
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise MetadataError(f"instance metadata {path}: HTTP {resp.status}")
+        if len(body) > MAX_ANSWER:
+            raise MetadataError(f"instance metadata {path}: answer longer than {MAX_ANSWER} bytes")
+        try:
+            return body.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise MetadataError(f"instance metadata {path}: answer is not text") from None
 
     def token(self) -> str:
         if self._token is None:
-            req = urllib.request.Request(  # noqa: S310 - URL is the metadata endpoint
-                self.base + "latest/api/token",
-                method="PUT",
-                headers={"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL_SECONDS)},
+            token = self._request(
+                "PUT",
+                "latest/api/token",
+                {"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL_SECONDS)},
             )
-            self._token = self._open(req).strip()
+            if not _TOKEN_RE.match(token):
+                raise MetadataError("instance metadata returned something that is not a token")
+            self._token = token
         return self._token
 
     def get(self, path: str) -> str:
-        req = urllib.request.Request(  # noqa: S310
-            self.base + "latest/meta-data/" + path.lstrip("/"),
-            headers={"X-aws-ec2-metadata-token": self.token()},
+        return self._request(
+            "GET",
+            "latest/meta-data/" + path.lstrip("/"),
+            {"X-aws-ec2-metadata-token": self.token()},
         )
-        return self._open(req).strip()
+
+    def _checked(self, path: str, pattern: re.Pattern[str], what: str) -> str:
+        value = self.get(path)
+        if not pattern.match(value):
+            raise MetadataError(f"instance metadata {path}: {value[:40]!r} is not {what}")
+        return value
 
     def region(self) -> str:
-        return self.get("placement/region")
+        return self._checked("placement/region", _REGION_RE, "a Region")
 
     def eni_for_mac(self, mac: str) -> str:
         try:
-            return self.get(f"network/interfaces/macs/{mac}/interface-id")
+            return self._checked(
+                f"network/interfaces/macs/{mac}/interface-id", _ENI_RE, "an ENI id"
+            )
         except MetadataError as exc:
             raise MetadataError(
                 f"instance metadata has no interface with MAC {mac}: {exc}"
-            ) from exc
+            ) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -22,9 +22,13 @@ DESCRIBE = {
     "Sid": "ObserveNetworkState",
     "Effect": "Allow",
     "Action": [
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeInstances",
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeRouteTables",
+        "ec2:DescribeSecurityGroups",
         "ec2:DescribeSubnets",
+        "ec2:GetSubnetCidrReservations",
     ],
     "Resource": "*",
 }

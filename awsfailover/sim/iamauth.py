@@ -163,8 +163,9 @@ class IamEnforcer:
             denied = self.authorise(assumed, service, region, action, params)
             if denied is not None:
                 return _respond(start_response, "403 Forbidden", denied)
-        # AWS answers DryRun on every Describe; moto ignores it on some (DescribeRouteTables).
-        if service == "ec2" and action.startswith("Describe") and _dry(params):
+        # AWS answers DryRun on every Describe and Get (GetSubnetCidrReservations has the
+        # DryRun parameter in botocore's model); moto ignores it on some (DescribeRouteTables).
+        if service == "ec2" and action.startswith(("Describe", "Get")) and _dry(params):
             return _respond(
                 start_response,
                 "412 Precondition Failed",
