@@ -59,6 +59,8 @@ def converge(
     engine: Engine | None = None,
 ) -> Outcome:
     deadline = Deadline(settings.failover.deadline)
+    if seq is not None:
+        seq.check(stamp)  # overtaken while loading the config: stop before importing botocore
     own = engine is None
     engine = engine or build_engine(settings)
     try:

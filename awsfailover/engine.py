@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 Guard = Callable[[], None]
 T = TypeVar("T")
 CONFIRM_GRACE = 0.8  # seconds the confirmation may run past the deadline
+REPLAN_AFTER = 1.0  # seconds of confirming before acting again on what is still not ours
+MAX_ROUNDS = 3  # act, confirm, act again: bounded, a split brain must not spin here
 
 
 def _no_guard() -> None:
@@ -330,24 +332,32 @@ class Engine:
             guard()
             next(issued)  # every mutating call passes here once, retries aside
 
-        futures = {
-            a: self._pool.submit(self._run, a, deadline, counted_guard) for a in the_plan.actions
-        }
-        superseded: Superseded | None = None
-        for action, fut in futures.items():
-            try:
-                self._wait(fut, deadline, action.describe())
-            except Superseded as exc:
-                superseded = exc
-            except AwsError as exc:
-                outcome.errors.append(str(exc))
-                log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
-
         # The confirmation may run a little past the deadline (an unconfirmed success would be
         # reported as a failure), never more than CONFIRM_GRACE: every takeover ends within
         # deadline + 1 s, whatever the endpoint does.
         grace = Deadline(max(0.0, deadline.end + CONFIRM_GRACE - time.monotonic()))
-        final = self._confirm(inst, deadline, grace, wait=not outcome.errors and superseded is None)
+        superseded: Superseded | None = None
+        final: Observed | None = None
+        for round_ in range(1, MAX_ROUNDS + 1):
+            superseded = self._execute(inst, the_plan, deadline, counted_guard, outcome)
+            wait = not outcome.errors and superseded is None
+            final = self._confirm(inst, deadline, grace, wait)
+            if not wait or final is None or deadline.expired():
+                break
+            again = make_plan(inst, final)
+            if again.converged or round_ == MAX_ROUNDS:
+                break
+            # Still not ours REPLAN_AFTER after acting: either the move is slow, or a call of
+            # the previous master, in flight when keepalived demoted it, landed after ours.
+            # Acting again is idempotent, and leaves EC2 on the node keepalived chose last.
+            log.warning(
+                "%s: not converged after round %d; acting again: %s",
+                inst.name,
+                round_,
+                "; ".join(a.describe() for a in again.actions),
+            )
+            the_plan = again
+            grace = Deadline(max(0.0, deadline.end + CONFIRM_GRACE - time.monotonic()))
         at_ours = items_at(inst, final, self.eni_id) if final is not None else set()
         before_items = items_at(inst, observed, self.eni_id)
         outcome.moved = sorted(at_ours - before_items)
@@ -364,6 +374,22 @@ class Engine:
             raise superseded
         return outcome
 
+    def _execute(
+        self, inst: InstanceSettings, the_plan: Plan, deadline: Deadline, guard: Guard, out: Outcome
+    ) -> Superseded | None:
+        """Run independent actions concurrently; errors go to the outcome."""
+        futures = {a: self._pool.submit(self._run, a, deadline, guard) for a in the_plan.actions}
+        superseded: Superseded | None = None
+        for action, fut in futures.items():
+            try:
+                self._wait(fut, deadline, action.describe())
+            except Superseded as exc:
+                superseded = exc
+            except AwsError as exc:
+                out.errors.append(str(exc))
+                log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
+        return superseded
+
     def _confirm(
         self, inst: InstanceSettings, deadline: Deadline, grace: Deadline, wait: bool
     ) -> Observed | None:
@@ -371,6 +397,7 @@ class Engine:
         (by the grace period once the deadline has passed)."""
         delay = 0.05
         last: Observed | None = None
+        replan_at = time.monotonic() + REPLAN_AFTER
         while True:
             try:
                 last = self.observe(inst, deadline if not deadline.expired() else grace)
@@ -378,7 +405,7 @@ class Engine:
                 log.warning("%s: confirmation describe failed: %s", inst.name, exc)
             if last is not None and make_plan(inst, last).converged:
                 return last
-            if not wait or deadline.remaining() < delay:
+            if not wait or deadline.remaining() < delay or time.monotonic() >= replan_at:
                 return last
             time.sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -20,24 +20,38 @@ from awsfailover.model import (
     ReplaceRoute,
 )
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _reserved(addr: IpAddress, net: IpNetwork) -> bool:
+    """AWS reserves the first four addresses and the last one of every subnet CIDR block, IPv4
+    and IPv6 ("Subnet CIDR blocks", Amazon VPC User Guide): no ENI can ever hold them."""
+    offset = int(addr) - int(net.network_address)
+    return offset < 4 or addr == net.broadcast_address
+
 
 def check_vips(inst: InstanceSettings, observed: Observed) -> None:
     """A secondary IP cannot leave its subnet: refuse what AWS would refuse, before acting."""
     subnet = observed.subnet
-    v4net = ipaddress.ip_network(subnet.ipv4_cidr)
-    for vip in inst.ipv4_vips:
-        if ipaddress.ip_address(vip) not in v4net:
-            raise ConfigError(
-                f"instances.{inst.name}.vips: {vip} is outside subnet {subnet.subnet_id} "
-                f"({subnet.ipv4_cidr}) of {observed.local.eni_id}; across subnets use routes only"
+    nets = [ipaddress.ip_network(subnet.ipv4_cidr)]
+    nets += [ipaddress.ip_network(c) for c in subnet.ipv6_cidrs]
+    for vip in inst.vips:
+        addr = ipaddress.ip_address(vip)
+        net = next((n for n in nets if addr in n), None)
+        if net is None:
+            cidrs = (
+                ", ".join(str(n) for n in nets if n.version == addr.version)
+                or f"no IPv{addr.version} CIDR"
             )
-    v6nets = [ipaddress.ip_network(c) for c in subnet.ipv6_cidrs]
-    for vip in inst.ipv6_vips:
-        if not any(ipaddress.ip_address(vip) in n for n in v6nets):
-            cidrs = ", ".join(subnet.ipv6_cidrs) or "no IPv6 CIDR"
             raise ConfigError(
                 f"instances.{inst.name}.vips: {vip} is outside subnet {subnet.subnet_id} "
-                f"({cidrs}) of {observed.local.eni_id}"
+                f"({cidrs}) of {observed.local.eni_id}; across subnets use routes only"
+            )
+        if _reserved(addr, net):
+            raise ConfigError(
+                f"instances.{inst.name}.vips: {vip} is reserved by AWS in {net} (the first "
+                "four addresses and the last of a subnet): no ENI can hold it"
             )
     for vip in inst.vips:
         holder = observed.holders.get(vip)

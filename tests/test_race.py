@@ -1,0 +1,238 @@
+"""Randomised races: keepalived flips a pair back and forth, transitions 0-50 ms apart, each
+delivered late by 0-50 ms; EC2 must always end on keepalived's last MASTER.
+
+keepalived is modelled as it behaves: for each transition of a node it forks the notify
+script and (with the agent) writes the FIFO line, in that node's order. What is random is
+delivery: a hook's interpreter starts 0-50 ms late (`sleep` before `exec`, which keeps the
+PID and the kernel's start time, exactly like a slow Python start), and with the agent the
+FIFO line leads or trails its hook by up to 50 ms, never past the node's next transition.
+keepalived also repeats a MASTER now and then (duplicates), and with the agent every
+transition arrives twice (FIFO and hook).
+
+Hook-only: every round is a burst of flips, then all hooks must exit 0 and EC2 must be on the
+last MASTER at once. Agent: two agents in this process with reconcile off (60 s), so drift
+repair cannot mask an ordering mistake; EC2 must settle on the last MASTER.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from awsfailover.agent import Agent
+from awsfailover.config import load_settings
+from awsfailover.sim.world import ROUTE4, ROUTE6, VIP4, World, ec2_client, holder, route_targets
+
+# 260 per mode, 520 in all (1,040 deliveries counting the agent's two channels): each hook is
+# a real process (~0.15 s of CPU), so this is what fits in `make test`. Raise it to soak.
+TRANSITIONS = int(os.environ.get("AWSFAILOVER_RACE_TRANSITIONS", "260"))
+SEED = int(os.environ.get("AWSFAILOVER_RACE_SEED", "20261123"))
+
+
+@dataclass
+class Side:
+    name: str
+    eni: str
+    config: Path
+    fifo: Path | None = None
+    fifo_fh: object = None
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+
+def node(world: World, tmp: Path, name: str, eni: str, agent: bool) -> Side:
+    d = tmp / name
+    d.mkdir()
+    extra = (
+        f'[agent]\nfifo = "{d}/notify.fifo"\nsocket = "{d}/agent.sock"\n'
+        'metrics_address = ""\nreconcile_interval = 60\ntakeover_deadline = 10\n'
+        if agent
+        else f'[agent]\nsocket = "{d}/no-agent.sock"\n'
+    )
+    cfg = d / "config.toml"
+    cfg.write_text(world.config_toml(eni, state_dir=d / "run") + extra)
+    return Side(name, eni, cfg, fifo=(d / "notify.fifo") if agent else None)
+
+
+def hook(side: Side, state: str, late: float) -> None:
+    side.procs.append(
+        subprocess.Popen(
+            [
+                "sh",
+                "-c",
+                f'sleep {late:.3f}; exec "$0" "$@"',
+                sys.executable,
+                "-m",
+                "awsfailover",
+                "--config",
+                str(side.config),
+                "notify",
+                "INSTANCE",
+                "VI_1",
+                state,
+                "100",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+    )
+
+
+def on(ec2, world: World, eni: str) -> bool:  # type: ignore[no-untyped-def]
+    if holder(ec2, VIP4) != [eni] or holder(ec2, world.vip6) != [eni]:
+        return False
+    for rtb in world.rtb_clients:
+        targets = route_targets(ec2, rtb)
+        if {targets[ROUTE4], targets[ROUTE6], targets[world.prefix_list]} != {eni}:
+            return False
+    return True
+
+
+def schedule(rng: random.Random, flips: int, master: Side, backup: Side) -> list[tuple]:
+    """One burst: (offset s, side, state) in keepalived's emission order."""
+    events: list[tuple] = []
+    t = 0.0
+    for _ in range(flips):
+        master, backup = backup, master
+        pair = [(master, "MASTER"), (backup, "BACKUP")]
+        rng.shuffle(pair)
+        for side, state in pair:
+            events.append((t, side, state))
+            t += rng.uniform(0, 0.05)
+        if rng.random() < 0.2:  # keepalived repeats a MASTER (a reload, a priority change)
+            events.append((t, master, "MASTER"))
+            t += rng.uniform(0, 0.05)
+    return events
+
+
+def play(
+    rng: random.Random, events: list[tuple], emit: Callable[[Side, str, float, float], None]
+) -> None:
+    """Emit in order; each emission may trail into the gap before its side's next one."""
+    start = time.monotonic()
+    for i, (t, side, state) in enumerate(events):
+        nxt = next((e[0] for e in events[i + 1 :] if e[1] is side), t + 0.05)
+        delay = t - (time.monotonic() - start)
+        if delay > 0:
+            time.sleep(delay)
+        emit(side, state, rng.uniform(0, 0.05), max(0.0, nxt - t))
+
+
+def finish(sides: list[Side]) -> None:
+    for s in sides:
+        for p in s.procs:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err.decode()[-2000:]
+        s.procs.clear()
+
+
+def test_hook_only_bursts_end_on_the_last_master(world: World, tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    ec2 = ec2_client(world.endpoint_url)
+    a = node(world, tmp_path, "a", world.eni_a, agent=False)
+    b = node(world, tmp_path, "b", world.eni_b, agent=False)
+    master, backup = a, b  # the world starts on A
+    sent = rounds = 0
+    while sent < TRANSITIONS:
+        events = schedule(rng, rng.randint(1, 16), master, backup)
+        last = next(side for _t, side, state in reversed(events) if state == "MASTER")
+        master, backup = last, (b if last is a else a)
+        play(rng, events, lambda side, state, late, _gap: hook(side, state, late))
+        finish([a, b])
+        assert on(ec2, world, last.eni), f"round {rounds} (seed {SEED}): not on {last.name}"
+        sent += len(events)
+        rounds += 1
+    print(f"hook-only: {sent} transitions in {rounds} rounds, every round on the last MASTER")
+
+
+def test_agent_both_channels_end_on_the_last_master(world: World, tmp_path: Path) -> None:
+    rng = random.Random(SEED + 1)
+    ec2 = ec2_client(world.endpoint_url)
+    a = node(world, tmp_path, "a", world.eni_a, agent=True)
+    b = node(world, tmp_path, "b", world.eni_b, agent=True)
+    agents, threads = [], []
+    for s in (a, b):
+        ag = Agent(
+            load_settings(str(s.config)),
+            config_path=str(s.config),
+            registry=CollectorRegistry(),
+            addresses=lambda _i: set(),
+        )
+        th = threading.Thread(target=ag.run, daemon=True)
+        th.start()
+        assert ag.ready.wait(20)
+        agents.append(ag)
+        threads.append(th)
+        assert s.fifo is not None
+        s.fifo_fh = s.fifo.open("w", buffering=1)
+    timers: list[threading.Timer] = []
+
+    def emit(side: Side, state: str, jitter: float, gap: float) -> None:
+        line = f'INSTANCE "VI_1" {state} 100\n'
+
+        def write() -> None:
+            side.fifo_fh.write(line)  # type: ignore[attr-defined]
+
+        if rng.random() < 0.5:  # FIFO first, the hook's interpreter late
+            write()
+            hook(side, state, jitter)
+        else:  # hook first, the FIFO line before this side's next transition
+            hook(side, state, 0.0)
+            t = threading.Timer(min(jitter, gap * 0.9), write)
+            timers.append(t)
+            t.start()
+
+    def idle() -> bool:
+        return all(w.idle() for ag in agents for w in ag.workers.values())
+
+    try:
+        master, backup = a, b
+        sent = rounds = 0
+        while sent < TRANSITIONS:
+            events = schedule(rng, rng.randint(1, 16), master, backup)
+            last = next(side for _t, side, state in reversed(events) if state == "MASTER")
+            master, backup = last, (b if last is a else a)
+            play(rng, events, emit)
+            for t in timers:
+                t.join()
+            timers.clear()
+            finish([a, b])
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (idle() and on(ec2, world, last.eni)):
+                time.sleep(0.05)
+            assert idle() and on(ec2, world, last.eni), (
+                f"round {rounds} (seed {SEED + 1}): not on {last.name}"
+            )
+            sent += len(events)
+            rounds += 1
+        hooks = sum(
+            ag.registry.get_sample_value("awsfailover_transitions_total", {"source": "hook"}) or 0
+            for ag in agents
+        )
+        overtaken = sum(
+            ag.registry.get_sample_value(
+                "awsfailover_transitions_total", {"source": "hook-overtaken"}
+            )
+            or 0
+            for ag in agents
+        )
+        print(
+            f"agent: {sent} transitions x 2 channels in {rounds} rounds; hooks acted on "
+            f"{hooks:.0f}, found {overtaken:.0f} already delivered by the FIFO"
+        )
+    finally:
+        for s in (a, b):
+            if s.fifo_fh is not None:
+                s.fifo_fh.close()  # type: ignore[attr-defined]
+        for ag in agents:
+            ag.request_stop()
+        for th in threads:
+            th.join(timeout=20)
