@@ -42,7 +42,8 @@ def write_config(
     cfg.write_text(
         world.config_toml(eni, state_dir=d / "run", instances=instances)
         + (
-            f'[agent]\nsocket = "{d}/agent.sock"\nmetrics_address = "127.0.0.1:0"\n'
+            f'[agent]\nsocket = "{d}/agent.sock"\nfifo = "{d}/notify.fifo"\n'
+            'metrics_address = "127.0.0.1:0"\n'
             f"reconcile_interval = 30\ntakeover_deadline = 5\n{agent_extra}\n"
         )
     )
