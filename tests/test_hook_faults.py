@@ -23,7 +23,6 @@ from test_agent import Running, make_agent, write_config
 
 from awsfailover.sim.world import VIP4, VIP4_B, World, ec2_client, holder
 
-
 CLI = (sys.executable, "-m", "awsfailover", "--config")
 NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 
