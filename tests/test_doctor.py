@@ -235,3 +235,65 @@ def test_hop_limit_exceeded_metadata_warns_when_not_needed(
         f.stop()
     assert code == 0, out
     assert ("WARN", "imds") in {(s, c) for s, c, _m in lines}
+
+
+# --- issue 10, item 21: doctor runs with the policy iam-policy generates --------------------------
+
+
+def _policy_for(node: Node) -> dict[str, Any]:
+    import json
+
+    r = node.run("iam-policy", "--account", "123456789012")
+    assert r.code == 0, r.err
+    doc: dict[str, Any] = json.loads(r.out)
+    return doc
+
+
+def test_doctor_runs_with_the_generated_policy(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int
+) -> None:
+    import json
+
+    from test_check_iam import role_env
+
+    Setup(world, ec2)
+    node = make_node(world, tmp_path, agent_port)
+    env = role_env(world.endpoint_url, json.dumps(_policy_for(node)))
+    r = node.run(
+        "doctor", "--expect-agent", env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url, **env}
+    )
+    lines = LINE.findall(r.out)
+    assert r.code == 0, r.out + r.err
+    assert {s for s, _c, _m in lines} == {"PASS"}, r.out
+
+
+@pytest.mark.parametrize(
+    ("action", "check"),
+    [
+        ("ec2:DescribeSecurityGroups", "vrrp"),
+        ("ec2:GetSubnetCidrReservations", "reservation"),
+        ("ec2:DescribeInstances", "ip-room"),
+    ],
+)
+def test_a_denied_probe_fails_only_its_own_check(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int, action: str, check: str
+) -> None:
+    import json
+
+    from test_check_iam import role_env
+
+    Setup(world, ec2)
+    node = make_node(world, tmp_path, agent_port)
+    policy = _policy_for(node)
+    for st in policy["Statement"]:
+        st["Action"] = [a for a in st["Action"] if a != action]
+    env = role_env(world.endpoint_url, json.dumps(policy))
+    r = node.run(
+        "doctor", "--expect-agent", env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url, **env}
+    )
+    lines = LINE.findall(r.out)
+    assert r.code == 1, r.out + r.err
+    failed = {c for s, c, _m in lines if s == "FAIL"}
+    assert failed == {check}, r.out
+    assert "UnauthorizedOperation" in r.out and action in r.out
+    assert len({c for _s, c, _m in lines}) == 9  # every other check still ran
