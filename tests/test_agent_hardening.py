@@ -16,7 +16,6 @@ import pytest
 from conftest import need
 from test_agent import Running, make_agent, sample, wait_for, write_config
 
-from awsfailover import defaults
 from awsfailover.config import load_settings
 from awsfailover.errors import ConfigError
 from awsfailover.keepalived import Transition
@@ -155,6 +154,8 @@ def test_keepalived_failovers_do_not_use_up_the_drift_repair_budget(env, tmp_pat
 def test_megabyte_fifo_line_is_dropped_and_the_next_transition_is_prompt(
     env, tmp_path: Path, caplog
 ) -> None:
+    from awsfailover import defaults
+
     sim, world = env
     cfg = write_config(world, world.eni_b, tmp_path, "b")
     ec2 = ec2_client(world.endpoint_url)
@@ -247,6 +248,8 @@ def test_replaced_fifo_is_reopened(env, tmp_path: Path) -> None:
 
 
 def test_rendered_keepalived_conf_and_agent_defaults_agree(env, tmp_path: Path) -> None:
+    from awsfailover import defaults
+
     sim, world = env
     d = tmp_path / "n"
     d.mkdir()

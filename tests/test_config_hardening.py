@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import Node
 
-from awsfailover import defaults
 from awsfailover.config import load_settings
 from awsfailover.errors import ConfigError
-from awsfailover.handoff import agent_settings
 from awsfailover.sim.world import ROUTE4, VIP4, World
 
 CLI = (sys.executable, "-m", "awsfailover", "--config")
@@ -73,6 +71,9 @@ def test_relative_state_dir_exits_2(node_b: Node) -> None:
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "1e300", '"soon"', "0"])
 def test_hook_reaches_its_fallback_whatever_the_handoff_timeout(tmp_path: Path, value: str) -> None:
+    from awsfailover import defaults
+    from awsfailover.handoff import agent_settings
+
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[agent]\nhandoff_timeout = {value}\n")
     _sock, timeout = agent_settings(cfg)
@@ -168,6 +169,8 @@ def test_config_load_is_linear_in_instances(tmp_path: Path) -> None:
 
 
 def test_maintenance_on_with_a_mistyped_config_fails(node_b: Node, tmp_path: Path) -> None:
+    from awsfailover import defaults
+
     r = subprocess.run(
         [*CLI, str(tmp_path / "typo.toml"), "maintenance", "on"],
         capture_output=True,

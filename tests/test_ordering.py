@@ -13,7 +13,6 @@ from pathlib import Path
 from test_agent import Running, make_agent, sample, wait_for, write_config
 
 from awsfailover.sim.world import ROUTE4, VIP4, ec2_client, holder, route_targets
-from awsfailover.transition import FIFO_PID, Sequence, now_stamp, process_stamp
 
 
 def tick_now() -> tuple[int, int]:
@@ -63,6 +62,8 @@ def notify(cfg: Path, state: str, late: float = 0.0, env: dict[str, str] | None 
 
 
 def test_process_stamp_is_the_fork_time_not_the_call_time(tmp_path: Path) -> None:
+    from awsfailover.transition import FIFO_PID, now_stamp, process_stamp
+
     before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     out = subprocess.run(
         [
@@ -85,6 +86,8 @@ def test_process_stamp_is_the_fork_time_not_the_call_time(tmp_path: Path) -> Non
 
 
 def test_sequence_accepts_only_newer_stamps_and_survives_reboot_ids(tmp_path: Path) -> None:
+    from awsfailover.transition import Sequence
+
     seq = Sequence("VI_1", tmp_path)
     assert seq.advance((100, 5), "MASTER")
     assert not seq.advance((100, 4), "BACKUP")  # same tick, older PID: forked earlier
