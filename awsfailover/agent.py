@@ -373,8 +373,11 @@ class Agent:
         (tmpfs: kept across an agent restart, gone after a reboot)."""
         present = self.addresses(self.settings.node.interface)
         for inst in self.settings.instances:
+            rec = self.sequence(inst.name).current()
+            if rec is not None:
+                # what was recorded before we started is known, not news to follow later
+                self.workers[inst.name].stamp = rec.stamp
             if not inst.vips:
-                rec = self.sequence(inst.name).current()
                 if rec is not None and rec.state == "MASTER":
                     log.info(
                         "%s: last keepalived state MASTER (%s): resuming",

@@ -468,19 +468,20 @@ def gather(
             failed[name] = str(err)
             return default
 
+    def by_id(op: str, ids: list[str], key: str, id_key: str, fn: Callable[[], Any]) -> Any:
+        return {x[id_key]: x for x in ec2.call(op, ",".join(ids), deadline, fn)[key]}
+
     subnet_ids = sorted({e["SubnetId"] for e in found.values()})
     subnets = probe(
         "subnets",
         {},
-        lambda: {
-            s["SubnetId"]: s
-            for s in ec2.call(
-                "DescribeSubnets",
-                ",".join(subnet_ids),
-                deadline,
-                lambda: c.describe_subnets(SubnetIds=subnet_ids),
-            )["Subnets"]
-        },
+        lambda: by_id(
+            "DescribeSubnets",
+            subnet_ids,
+            "Subnets",
+            "SubnetId",
+            lambda: c.describe_subnets(SubnetIds=subnet_ids),
+        ),
     )
     own_subnet = found[own_eni]["SubnetId"]
     tables: dict[str, dict[str, RouteTable]] = {}
@@ -506,15 +507,13 @@ def gather(
         sgs = probe(
             "security_groups",
             {},
-            lambda: {
-                g["GroupId"]: g
-                for g in ec2.call(
-                    "DescribeSecurityGroups",
-                    ",".join(group_ids),
-                    deadline,
-                    lambda: c.describe_security_groups(GroupIds=group_ids),
-                )["SecurityGroups"]
-            },
+            lambda: by_id(
+                "DescribeSecurityGroups",
+                group_ids,
+                "SecurityGroups",
+                "GroupId",
+                lambda: c.describe_security_groups(GroupIds=group_ids),
+            ),
         )
 
     def explicit(s: str) -> list[str]:

@@ -32,8 +32,11 @@ def converged(agent, result: str = "converged") -> float:  # type: ignore[no-unt
 # --- item 4: SIGHUP during a takeover ----------------------------------------------------------
 
 
-def test_reload_during_a_slowed_takeover_lets_it_finish(env, tmp_path: Path, caplog) -> None:
+def test_reload_during_a_slowed_takeover_lets_it_finish(
+    env, tmp_path: Path, caplog, monkeypatch
+) -> None:
     sim, world = env
+    monkeypatch.setenv("AWSFAILOVER_FAILOVER__MAX_CONCURRENCY", "1")  # 6 routes x 0.5 s: 3 s
     cfg = write_config(world, world.eni_b, tmp_path, "b")
     ec2 = ec2_client(world.endpoint_url)
     sim.set_faults(latency_by_action={"ReplaceRoute": 0.5})
@@ -42,6 +45,7 @@ def test_reload_during_a_slowed_takeover_lets_it_finish(env, tmp_path: Path, cap
         agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
         assert wait_for(lambda: sim.calls().get("ReplaceRoute", 0) >= 1)
         assert agent.reload()  # what SIGHUP runs
+        assert not agent.workers["VI_1"].idle()  # the reload landed mid-takeover
         assert agent.engine is not old_engine
         assert wait_for(lambda: converged(agent) == 1, timeout=15)
         assert converged(agent, "failed") == 0
