@@ -335,34 +335,34 @@ class Ec2:
         except PermanentError as err:
             raise self._config_error(err) from err
 
-    def find_holders(self, vips: list[str], deadline: Deadline) -> dict[str, Eni]:
-        """VIP -> ENI holding it, for VIPs of ONE address family (secondaries included)."""
+    def find_holders(
+        self, vips: list[str], deadline: Deadline, vpc_id: str | None = None
+    ) -> list[Eni]:
+        """Every ENI holding one of vips (ONE address family, secondaries included). Private
+        addresses are unique per VPC, not per Region: a staging copy of the same network may
+        hold the same address. The caller keeps its own VPC's; vpc_id narrows the query when
+        it is already known."""
         if not vips:
-            return {}
+            return []
         name = (
             "ipv6-addresses.ipv6-address"
             if ipaddress.ip_address(vips[0]).version == 6
             else "addresses.private-ip-address"
         )
-        enis = self.call(
+        filters: list[Any] = [{"Name": name, "Values": vips}]
+        if vpc_id:
+            filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+        return self.call(
             "DescribeNetworkInterfaces",
             name,
             deadline,
-            lambda: list(
-                map(
-                    _parse_eni,
-                    self.client.describe_network_interfaces(
-                        Filters=[{"Name": name, "Values": vips}]
-                    )["NetworkInterfaces"],
-                )
-            ),
+            lambda: [
+                _parse_eni(e)
+                for e in self.client.describe_network_interfaces(Filters=filters)[
+                    "NetworkInterfaces"
+                ]
+            ],
         )
-        found: dict[str, Eni] = {}
-        for eni in enis:
-            for addr in (*eni.private_ipv4s, *eni.ipv6s):
-                if addr in vips:
-                    found[addr] = eni
-        return found
 
     def describe_subnet_enis(self, subnet_id: str, deadline: Deadline) -> list[Eni]:
         """Every ENI in the subnet: ours and every possible VIP holder, in one call (a page

@@ -195,7 +195,12 @@ class Engine:
         """Two rounds of concurrent Describe calls at most; one when the subnet is cached."""
         local_f = self._pool.submit(self.ec2.describe_enis, [self.eni_id], deadline)
         holders_fs = [
-            self._pool.submit(self.ec2.find_holders, family, deadline)
+            self._pool.submit(
+                self.ec2.find_holders,
+                family,
+                deadline,
+                self._local.vpc_id if self._local is not None else None,
+            )
             for family in (inst.ipv4_vips, inst.ipv6_vips)
             if family
         ]
@@ -218,10 +223,16 @@ class Engine:
             subnet_f = self._pool.submit(self.ec2.describe_subnet, local.subnet_id, deadline)
             subnet = self._wait(subnet_f, deadline, "DescribeSubnets")
             self._subnets[local.subnet_id] = subnet
+        self._local = self._local or local  # its VPC narrows the next holder queries
         holders: dict[str, Eni] = {}
         for f in holders_fs:
-            found: dict[str, Eni] = self._wait(f, deadline, "DescribeNetworkInterfaces")
-            holders.update(found)
+            found: list[Eni] = self._wait(f, deadline, "DescribeNetworkInterfaces")
+            for eni in found:
+                if eni.vpc_id != local.vpc_id:
+                    continue  # the same address in another VPC is another address
+                for addr in (*eni.private_ipv4s, *eni.ipv6s):
+                    if addr in inst.vips:
+                        holders[addr] = eni
         # Our own view of our ENI is the freshest: trust it for our addresses.
         for addr in (*local.private_ipv4s, *local.ipv6s):
             if addr in inst.vips:

@@ -74,6 +74,12 @@ def check_routes(inst: InstanceSettings, observed: Observed) -> None:
     if inst.routes and not observed.tables:
         raise ConfigError(f"instances.{inst.name}: routes are listed but no route table selected")
     for table in observed.tables.values():
+        if table.vpc_id and table.vpc_id != observed.local.vpc_id:
+            # AWS refuses a target from another network; refuse it here, before acting.
+            raise ConfigError(
+                f"instances.{inst.name}.route_tables: {table.table_id} is in VPC "
+                f"{table.vpc_id}, not {observed.local.vpc_id} of {observed.local.eni_id}"
+            )
         for dest in inst.routes:
             if dest not in table.routes:
                 raise ConfigError(

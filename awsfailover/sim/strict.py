@@ -87,7 +87,11 @@ def assign_private_ip_addresses(
                     f"Address {ip} does not fall within the subnet's address range",
                 )
             for other in _all_enis(self):
-                if other is eni:
+                # AWS: a private IPv4 address is unique within its VPC only; two VPCs with the
+                # same CIDR (a staging copy) each have their own 10.0.1.100, and reassignment
+                # never reaches into the other VPC ("IP addressing for your VPCs and subnets",
+                # Amazon VPC User Guide). moto treats the Region as one address space.
+                if other is eni or other.subnet.vpc_id != eni.subnet.vpc_id:
                     continue
                 held = [a for a in other.private_ip_addresses if a["PrivateIpAddress"] == ip]
                 if not held:
@@ -247,7 +251,15 @@ def replace_route_response(self: Any) -> Any:
                 "Use CreateRoute instead.",
             )
         if eni_id:
-            self.ec2_backend.get_network_interface(eni_id)
+            target = self.ec2_backend.get_network_interface(eni_id)
+            # AWS refuses a target of another VPC ("route table rtb-... and network interface
+            # eni-... belong to different networks"); moto accepts any ENI of the Region.
+            if target.subnet.vpc_id != table.vpc_id:
+                raise _err(
+                    "InvalidParameterValue",
+                    f"route table {table.id} and network interface {eni_id} belong to "
+                    "different networks",
+                )
         if self._get_bool_param("DryRun", False):
             raise DryRunClientError()
         if eni_id:
