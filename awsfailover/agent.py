@@ -482,6 +482,7 @@ class Agent:
         try:
             new = load_settings(self.config_path)
             engine = self.engine_factory(new, self.metrics)
+            engine.learn_ipv4_limit(Deadline(new.agent.takeover_deadline))
         except Exception as exc:  # whatever the file holds, the running config stays
             log.error("reload rejected, keeping the running config: %s", exc)
             return False
@@ -691,6 +692,7 @@ class Agent:
                 self._start_metrics(cfg.metrics_address)
             except OSError as exc:
                 raise ConfigError(f"agent.metrics_address: {cfg.metrics_address}: {exc}") from exc
+        self.engine.learn_ipv4_limit(Deadline(cfg.takeover_deadline))
         self.detect_startup_state()
         log.info(
             "agent up: %d instances, fifo %s, socket %s",

@@ -152,14 +152,20 @@ def _parse_route(raw: Any) -> RouteState | None:
     target = next((raw[k] for k in _TARGET_KEYS if raw.get(k)), "none")
     if raw.get("State") == "blackhole":
         target = f"blackhole({target})"
-    return RouteState(destination=dest, eni_id=eni, target=target)
+    propagated = raw.get("Origin") == "EnableVgwRoutePropagation"
+    return RouteState(destination=dest, eni_id=eni, target=target, propagated=propagated)
 
 
 def _parse_table(raw: Any) -> RouteTable:
-    routes = {}
+    routes: dict[str, RouteState] = {}
     for r in raw.get("Routes", []):
         parsed = _parse_route(r)
-        if parsed is not None:
+        if parsed is None:
+            continue
+        # A static and a propagated route may share a destination; the static one wins the
+        # traffic ("Route priority", Amazon VPC User Guide) and is the one ReplaceRoute changes.
+        known = routes.get(parsed.destination)
+        if known is None or (known.propagated and not parsed.propagated):
             routes[parsed.destination] = parsed
     subnets = tuple(
         a["SubnetId"]
@@ -412,6 +418,38 @@ class Ec2:
             if not token:
                 break
         return tables
+
+    def ipv4_limit(self, eni_id: str, deadline: Deadline) -> tuple[str, int] | None:
+        """(instance type, IPv4 addresses per ENI) of the instance eni_id is attached to."""
+        c = self.client
+        raw = self.call(
+            "DescribeNetworkInterfaces",
+            eni_id,
+            deadline,
+            lambda: c.describe_network_interfaces(NetworkInterfaceIds=[eni_id])[
+                "NetworkInterfaces"
+            ][0],
+        )
+        instance = raw.get("Attachment", {}).get("InstanceId")
+        if not instance:
+            return None
+        itype = self.call(
+            "DescribeInstances",
+            instance,
+            deadline,
+            lambda: c.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0][
+                "InstanceType"
+            ],
+        )
+        limit = self.call(
+            "DescribeInstanceTypes",
+            itype,
+            deadline,
+            lambda: c.describe_instance_types(InstanceTypes=[itype])["InstanceTypes"][0][
+                "NetworkInfo"
+            ]["Ipv4AddressesPerInterface"],
+        )
+        return str(itype), int(limit)
 
     def describe_subnet(self, subnet_id: str, deadline: Deadline) -> Subnet:
         try:

@@ -5,6 +5,7 @@ Used the same way by the hook, `takeover`, `status` and the agent. The EC2 layer
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import os
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from awsfailover.aws import CallObserver, Ec2
 from awsfailover.config import InstanceSettings, Settings
@@ -40,13 +41,21 @@ from awsfailover.model import (
 )
 from awsfailover.plan import plan as make_plan
 
+if TYPE_CHECKING:
+    from awsfailover.imds import Imds
+
 log = logging.getLogger(__name__)
 
 Guard = Callable[[], None]
 T = TypeVar("T")
 CONFIRM_GRACE = 0.8  # seconds the confirmation may run past the deadline
+WAIT_GRACE = 0.2  # seconds a call's result is awaited past the deadline
 REPLAN_AFTER = 1.0  # seconds of confirming before acting again on what is still not ours
 MAX_ROUNDS = 3  # act, confirm, act again: bounded, a split brain must not spin here
+METADATA_TIMEOUT = 0.3  # seconds per IMDS request: on the same host it answers in ~1 ms
+# What AssignIpv6Addresses may answer while the address is still being released by its old
+# holder. AWS documents neither; InvalidIPAddress.InUse is EC2's code for an address in use.
+IPV6_IN_USE_CODES = frozenset({"InvalidIPAddress.InUse", "InvalidParameterValue"})
 
 
 def _no_guard() -> None:
@@ -148,12 +157,26 @@ class Engine:
         self._local: Eni | None = None  # our ENI's subnet and VPC do not change either
         workers = settings.failover.max_concurrency
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ec2")
+        self._interface = settings.node.interface
+        self.ipv4_limit: tuple[str, int] | None = None  # see learn_ipv4_limit
+        self._imds: tuple[Imds, str] | Literal[False] | None = None
         self._users_lock = threading.Lock()
         self._users = 0
         self._retired = False
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def learn_ipv4_limit(self, deadline: Deadline) -> None:
+        """Look up our instance type's addresses per ENI once (two Describe calls), so the
+        planner refuses an impossible move at plan time. The agent does it at start; the hook
+        does not pay for it (AWS's own PrivateIpAddressLimitExceeded is reported clearly)."""
+        try:
+            self.ipv4_limit = self.ec2.ipv4_limit(self.eni_id, deadline)
+        except AwsError as exc:
+            log.info(
+                "instance type of %s not known (%s); no plan-time address check", self.eni_id, exc
+            )
 
     # The agent swaps engines on reload; a takeover holding the old one must finish with it.
     def acquire(self) -> Engine:
@@ -179,10 +202,12 @@ class Engine:
     @staticmethod
     def _wait(fut: Future[T], deadline: Deadline, what: str) -> T:
         """A result within the deadline, or a transient error: a call stuck on an endpoint
-        that trickles its answer must not hold the takeover past its deadline."""
+        that trickles its answer must not hold the takeover past its deadline. A little past
+        it (WAIT_GRACE, measured from the deadline, so waits in a row do not add up): the
+        retry loop's own last error says more than a timeout."""
         try:
-            # a little past the deadline: the retry loop's own last error says more
-            return fut.result(timeout=deadline.remaining() + 0.2)
+            left = deadline.end + WAIT_GRACE - time.monotonic()
+            return fut.result(timeout=max(0.0, left))
         except FutureTimeout:
             fut.cancel()
             raise TransientError(
@@ -244,7 +269,9 @@ class Engine:
             if tables_f is not None
             else {}
         )
-        return Observed(local=local, subnet=subnet, holders=holders, tables=tables)
+        return Observed(
+            local=local, subnet=subnet, holders=holders, tables=tables, ipv4_limit=self.ipv4_limit
+        )
 
     def observe_all(
         self, instances: list[InstanceSettings], deadline: Deadline
@@ -279,7 +306,13 @@ class Engine:
                     if addr in inst.vips and (addr not in holders or eni is local):
                         holders[addr] = eni
             tables = select_tables(inst, all_tables, local.subnet_id) if inst.routes else {}
-            out[inst.name] = Observed(local=local, subnet=subnet, holders=holders, tables=tables)
+            out[inst.name] = Observed(
+                local=local,
+                subnet=subnet,
+                holders=holders,
+                tables=tables,
+                ipv4_limit=self.ipv4_limit,
+            )
         return out
 
     def plan(self, inst: InstanceSettings, deadline: Deadline) -> tuple[Plan, Observed]:
@@ -299,9 +332,18 @@ class Engine:
             self.ec2.replace_route(action.table_id, action.destination, action.eni_id, deadline)
 
     def _move_ipv6(self, action: MoveIpv6, deadline: Deadline, guard: Guard) -> None:
-        for holder, ips in action.unassign:
+        ips = list(action.ips)
+        for holder, held in action.unassign:
             guard()
-            self.ec2.unassign_ipv6(holder, list(ips), deadline)
+            try:
+                self.ec2.unassign_ipv6(holder, list(held), deadline)
+            except PermanentError:
+                # A retried unassign whose first answer was lost meets an address already
+                # released, and AWS refuses it ("not mapped to interface"). Look instead of
+                # trusting an undocumented code: released is released.
+                if set(held) & set(self._ipv6_of(holder, deadline)):
+                    raise
+                log.info("ipv6 %s already released by %s", ", ".join(held), holder)
         # IPv6 has no reassignment flag: the released address may still be "in use" for a
         # moment. Retry the assign right away, tightly, instead of polling Describe first:
         # that keeps the gap as short as the API allows.
@@ -309,15 +351,22 @@ class Engine:
         while True:
             guard()
             try:
-                self.ec2.assign_ipv6(action.eni_id, list(action.ips), deadline)
+                self.ec2.assign_ipv6(action.eni_id, ips, deadline)
                 return
             except PermanentError as err:
-                still_held = action.unassign and err.code == "InvalidParameterValue"
-                if not still_held or deadline.remaining() < delay:
-                    raise
-                log.debug("ipv6 %s still held elsewhere; retrying in %.2fs", action.ips, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
+                in_use = action.unassign and err.code in IPV6_IN_USE_CODES
+                if in_use and deadline.remaining() >= delay:
+                    log.debug("ipv6 %s still held elsewhere; retrying in %.2fs", ips, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.25)
+                    continue
+                # Before giving up, look: our own assign whose answer was lost left it here.
+                if set(ips) <= set(self._ipv6_of(action.eni_id, deadline)):
+                    return
+                raise
+
+    def _ipv6_of(self, eni_id: str, deadline: Deadline) -> tuple[str, ...]:
+        return self.ec2.describe_enis([eni_id], deadline)[eni_id].ipv6s
 
     def takeover(
         self,
@@ -350,10 +399,12 @@ class Engine:
         superseded: Superseded | None = None
         final: Observed | None = None
         for round_ in range(1, MAX_ROUNDS + 1):
-            superseded = self._execute(inst, the_plan, deadline, counted_guard, outcome)
-            wait = not outcome.errors and superseded is None
-            final = self._confirm(inst, deadline, grace, wait)
-            if not wait or final is None or deadline.expired():
+            superseded, done = self._execute(inst, the_plan, deadline, counted_guard, outcome)
+            # With an action failed, the ones that succeeded are still confirmed (a slow move
+            # must not be reported as not moved); with none failed, the whole plan is.
+            want = {i for a in done for i in a.items()} if outcome.errors else None
+            final = self._confirm(inst, deadline, grace, want, wait=superseded is None)
+            if outcome.errors or superseded is not None or final is None or deadline.expired():
                 break
             again = make_plan(inst, final)
             if again.converged or round_ == MAX_ROUNDS:
@@ -371,6 +422,8 @@ class Engine:
             grace = Deadline(max(0.0, deadline.end + CONFIRM_GRACE - time.monotonic()))
         at_ours = items_at(inst, final, self.eni_id) if final is not None else set()
         before_items = items_at(inst, observed, self.eni_id)
+        if superseded is None:
+            at_ours -= self._not_in_metadata(inst, at_ours - before_items, grace)
         outcome.moved = sorted(at_ours - before_items)
         outcome.not_moved = [i for i in items if i not in at_ours]
         outcome.seconds = deadline.elapsed()
@@ -387,25 +440,82 @@ class Engine:
 
     def _execute(
         self, inst: InstanceSettings, the_plan: Plan, deadline: Deadline, guard: Guard, out: Outcome
-    ) -> Superseded | None:
-        """Run independent actions concurrently; errors go to the outcome."""
+    ) -> tuple[Superseded | None, list[Action]]:
+        """Run independent actions concurrently; errors go to the outcome. Returns what
+        stopped us (if anything) and the actions that succeeded."""
         futures = {a: self._pool.submit(self._run, a, deadline, guard) for a in the_plan.actions}
         superseded: Superseded | None = None
+        done: list[Action] = []
         for action, fut in futures.items():
             try:
                 self._wait(fut, deadline, action.describe())
+                done.append(action)
             except Superseded as exc:
                 superseded = exc
             except AwsError as exc:
                 out.errors.append(str(exc))
                 log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
-        return superseded
+        return superseded, done
+
+    def _not_in_metadata(
+        self, inst: InstanceSettings, moved: set[str], until: Deadline
+    ) -> set[str]:
+        """AWS documents instance metadata on the new owner as where a moved address is
+        confirmed, and it lags the API: poll local-ipv4s/ipv6s of our MAC until every VIP we
+        moved is there, bounded by the confirmation deadline. The items still missing; none
+        when this node has no instance metadata (not on EC2, or IMDS blocked)."""
+        vips = {i.split(" ", 1)[1] for i in moved if i.startswith("vip ")}
+        delay = 0.05
+        while vips:
+            seen = self._metadata_addresses()
+            if seen is None:
+                return set()
+            missing = vips - seen
+            if not missing:
+                return set()
+            if until.remaining() < delay:
+                log.error(
+                    "%s: %s not in this node's instance metadata yet",
+                    inst.name,
+                    ", ".join(sorted(missing)),
+                )
+                return {f"vip {v}" for v in missing}
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        return set()
+
+    def _metadata_addresses(self) -> set[str] | None:
+        """Our MAC's addresses in instance metadata, or None when there is no metadata to ask
+        (decided once per engine: a node without IMDS must not pay for it every takeover)."""
+        if self._imds is False:
+            return None
+        from awsfailover.errors import MetadataError
+        from awsfailover.imds import Imds, interface_mac
+
+        try:
+            if self._imds is None:
+                self._imds = (Imds(timeout=METADATA_TIMEOUT), interface_mac(self._interface))
+            imds, mac = self._imds
+            base = f"network/interfaces/macs/{mac}/"
+            v4 = imds.get(base + "local-ipv4s").split()
+            v6 = imds.get(base + "ipv6s", missing_ok=True).split()
+        except MetadataError as exc:
+            log.info("instance metadata unavailable (%s): confirming through the API only", exc)
+            self._imds = False
+            return None
+        return {str(ipaddress.ip_address(a)) for a in (*v4, *v6)}
 
     def _confirm(
-        self, inst: InstanceSettings, deadline: Deadline, grace: Deadline, wait: bool
+        self,
+        inst: InstanceSettings,
+        deadline: Deadline,
+        grace: Deadline,
+        want: set[str] | None,
+        wait: bool,
     ) -> Observed | None:
-        """Poll until the asynchronous moves show up, with backoff, bounded by the deadline
-        (by the grace period once the deadline has passed)."""
+        """Poll until the asynchronous moves show up (the whole plan converged, or the items
+        in want are ours), with backoff, bounded by the deadline (by the grace period once
+        the deadline has passed)."""
         delay = 0.05
         last: Observed | None = None
         replan_at = time.monotonic() + REPLAN_AFTER
@@ -414,7 +524,11 @@ class Engine:
                 last = self.observe(inst, deadline if not deadline.expired() else grace)
             except AwsError as exc:
                 log.warning("%s: confirmation describe failed: %s", inst.name, exc)
-            if last is not None and make_plan(inst, last).converged:
+            if last is not None and (
+                make_plan(inst, last).converged
+                if want is None
+                else want <= items_at(inst, last, self.eni_id)
+            ):
                 return last
             if not wait or deadline.remaining() < delay or time.monotonic() >= replan_at:
                 return last

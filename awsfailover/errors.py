@@ -66,13 +66,22 @@ class Superseded(AwsFailoverError):
     exit_code = EXIT_OK
 
 
+# What an operator should do about an error AWS names precisely.
+HINTS = {
+    "PrivateIpAddressLimitExceeded": "the instance type allows no more addresses on this ENI: "
+    "free secondary addresses or use a larger type (`awsfailover doctor` checks ip-room)",
+    "UnauthorizedOperation": "the role lacks the action: `awsfailover check-iam` says which",
+}
+
+
 class AwsError(AwsFailoverError):
     def __init__(self, operation: str, code: str, message: str, resource: str = "") -> None:
         self.operation = operation
         self.code = code
         self.resource = resource
         where = f" on {resource}" if resource else ""
-        super().__init__(f"{operation}{where}: {code}: {message}")
+        hint = f" ({HINTS[code]})" if code in HINTS else ""
+        super().__init__(f"{operation}{where}: {code}: {message}{hint}")
 
 
 class TransientError(AwsError):

@@ -54,7 +54,9 @@ class Imds:
         self.timeout = timeout
         self._token: str | None = None
 
-    def _request(self, method: str, path: str, headers: dict[str, str]) -> str:
+    def _request(
+        self, method: str, path: str, headers: dict[str, str], missing_ok: bool = False
+    ) -> str:
         url = urllib.parse.urlsplit(self.base)
         if url.scheme != "http" or not url.hostname:
             raise MetadataError(f"instance metadata endpoint {self.base!r} is not http://host/")
@@ -81,6 +83,8 @@ class Imds:
             ) from None
         finally:
             conn.close()
+        if resp.status == 404 and missing_ok:
+            return ""  # a key that exists only when there is something to say (ipv6s)
         if resp.status != 200:
             raise MetadataError(f"instance metadata {path}: HTTP {resp.status}")
         if len(body) > MAX_ANSWER:
@@ -102,11 +106,12 @@ class Imds:
             self._token = token
         return self._token
 
-    def get(self, path: str) -> str:
+    def get(self, path: str, missing_ok: bool = False) -> str:
         return self._request(
             "GET",
             "latest/meta-data/" + path.lstrip("/"),
             {"X-aws-ec2-metadata-token": self.token()},
+            missing_ok,
         )
 
     def _checked(self, path: str, pattern: re.Pattern[str], what: str) -> str:

@@ -38,6 +38,7 @@ class RouteState:
     destination: str
     eni_id: str | None  # the ENI the route points at, if it points at one
     target: str  # human-readable target ("eni-...", "igw-...", "blackhole", ...)
+    propagated: bool = False  # Origin EnableVgwRoutePropagation: cannot be replaced
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Observed:
     subnet: Subnet
     holders: dict[str, Eni]  # VIP -> ENI holding it (absent: nobody holds it)
     tables: dict[str, RouteTable]
+    # (instance type, IPv4 addresses per ENI) of our ENI's instance, when it has been looked up
+    ipv4_limit: tuple[str, int] | None = None
 
 
 # --- actions -------------------------------------------------------------------------------
@@ -68,6 +71,9 @@ class AssignPrivateIps:
     eni_id: str
     ips: tuple[str, ...]
     previous: tuple[tuple[str, str | None], ...]  # (ip, eni that held it)
+
+    def items(self) -> set[str]:
+        return {f"vip {ip}" for ip in self.ips}
 
     def describe(self) -> str:
         frm = ", ".join(f"{ip} from {old or 'nobody'}" for ip, old in self.previous)
@@ -82,6 +88,9 @@ class MoveIpv6:
     ips: tuple[str, ...]
     unassign: tuple[tuple[str, tuple[str, ...]], ...]  # (holder eni, its ips to release)
 
+    def items(self) -> set[str]:
+        return {f"vip {ip}" for ip in self.ips}
+
     def describe(self) -> str:
         parts = [f"unassign-ipv6 {' '.join(ips)} from {eni}" for eni, ips in self.unassign]
         parts.append(f"assign-ipv6 {' '.join(self.ips)} -> {self.eni_id}")
@@ -94,6 +103,9 @@ class ReplaceRoute:
     destination: str
     eni_id: str
     previous: str
+
+    def items(self) -> set[str]:
+        return {f"route {self.table_id} {self.destination}"}
 
     def describe(self) -> str:
         return (

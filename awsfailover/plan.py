@@ -70,6 +70,20 @@ def check_vips(inst: InstanceSettings, observed: Observed) -> None:
             )
 
 
+def check_room(inst: InstanceSettings, observed: Observed) -> None:
+    """Where the instance type is known, refuse a move AWS would refuse with
+    PrivateIpAddressLimitExceeded, before any mutating call."""
+    if observed.ipv4_limit is None:
+        return
+    itype, limit = observed.ipv4_limit
+    need = len(set(observed.local.private_ipv4s) | set(inst.ipv4_vips))
+    if need > limit:
+        raise ConfigError(
+            f"instances.{inst.name}.vips: {observed.local.eni_id} would hold {need} IPv4 "
+            f"addresses; {itype} allows {limit} per ENI (free secondaries or a larger type)"
+        )
+
+
 def check_routes(inst: InstanceSettings, observed: Observed) -> None:
     if inst.routes and not observed.tables:
         raise ConfigError(f"instances.{inst.name}: routes are listed but no route table selected")
@@ -85,10 +99,17 @@ def check_routes(inst: InstanceSettings, observed: Observed) -> None:
                 raise ConfigError(
                     f"instances.{inst.name}.routes: {dest} is not a route in {table.table_id}"
                 )
+            if table.routes[dest].propagated:
+                raise ConfigError(
+                    f"instances.{inst.name}.routes: {dest} in {table.table_id} is propagated "
+                    f"from {table.routes[dest].target} and cannot be replaced; create a static "
+                    "route for it (a static route wins over a propagated one)"
+                )
 
 
 def plan(inst: InstanceSettings, observed: Observed) -> Plan:
     check_vips(inst, observed)
+    check_room(inst, observed)
     check_routes(inst, observed)
     ours = observed.local.eni_id
     actions: list[Action] = []

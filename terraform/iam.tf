@@ -1,5 +1,5 @@
 # The same least-privilege policy `awsfailover iam-policy` prints for this group (a test
-# compares the two): Describe on "*", address moves on the members' ENIs, ReplaceRoute on the
+# compares the two): Describe (engine and doctor) on "*", address moves on the members' ENIs, ReplaceRoute on the
 # group's route tables, and the self-check check-iam needs, on the role itself.
 
 data "aws_iam_policy_document" "assume" {
@@ -14,9 +14,18 @@ data "aws_iam_policy_document" "assume" {
 }
 
 data "aws_iam_policy_document" "awsfailover" {
+  # What the engine reads, then what `awsfailover doctor` reads on the node with this role.
   statement {
-    sid       = "ObserveNetworkState"
-    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeRouteTables", "ec2:DescribeSubnets"]
+    sid = "ObserveNetworkState"
+    actions = [
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeRouteTables",
+      "ec2:DescribeSubnets",
+      "ec2:DescribeSecurityGroups",
+      "ec2:GetSubnetCidrReservations",
+      "ec2:DescribeInstances",
+      "ec2:DescribeInstanceTypes",
+    ]
     resources = ["*"]
   }
 

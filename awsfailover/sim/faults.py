@@ -40,9 +40,10 @@ _ADDRESS_ACTIONS = frozenset(
 
 
 def bucket_for(action: str, params: dict[str, list[str]]) -> tuple[str, tuple[float, float]]:
-    if action == "DescribeNetworkInterfaces" and not any(
-        k.startswith(("Filter.", "NetworkInterfaceId.")) for k in params
-    ):
+    # AWS throttles DescribeNetworkInterfaces "without filters" in a smaller bucket; the docs
+    # ("Request throttling for the Amazon EC2 API") do not say whether a call by ENI id counts
+    # as filtered. The endpoint assumes the worse: only Filter.* escapes the small bucket.
+    if action == "DescribeNetworkInterfaces" and not any(k.startswith("Filter.") for k in params):
         return "DescribeNetworkInterfaces(unfiltered)", _DESCRIBE_ENI_UNFILTERED
     if action.startswith(("Describe", "Get", "List")):
         return action, _DESCRIBE
@@ -76,11 +77,19 @@ class Faults:
     latency_by_action: dict[str, float] = field(default_factory=dict)
     buckets: bool = False  # enforce EC2's documented token buckets
     bucket_scale: float = 1.0  # multiply burst and refill (tests shrink time, not shape)
+    # The account's buckets are shared with every other client in the Region: the fraction
+    # left to us (0.5: other clients consume half of each burst and of each refill).
+    bucket_share: float = 1.0
     throttle_rate: float = 0.0  # fraction answered RequestLimitExceeded (on top of buckets)
     error_rate: float = 0.0  # fraction answered HTTP 500 InternalError
     drop_rate: float = 0.0  # fraction whose connection is closed without an answer
     actions: list[str] = field(default_factory=list)  # restrict random faults to these
     refuse: dict[str, str] = field(default_factory=dict)  # action -> permanent error code
+    # action -> outcomes for its first calls, in order, then normal service: "dropped",
+    # "applied-dropped" (the change is made, the answer lost), "html" (a proxy's 502 page),
+    # "error", "throttled". Deterministic, for the retry paths that matter.
+    script: dict[str, list[str]] = field(default_factory=dict)
+    html_error_rate: float = 0.0  # fraction answered by a proxy's HTML 502 page
     seed: int | None = None
 
     @classmethod
@@ -123,13 +132,15 @@ class FaultMiddleware:
         f = self.faults
         with self._lock:
             self.calls[action] += 1
+            scripted = f.script.get(action)
+            if scripted:
+                return scripted.pop(0)
             if f.buckets:
                 name, (burst, refill) = bucket_for(action, params)
                 b = self._buckets.get(name)
                 if b is None:
-                    b = self._buckets[name] = TokenBucket(
-                        burst * f.bucket_scale, refill * f.bucket_scale
-                    )
+                    share = f.bucket_scale * f.bucket_share
+                    b = self._buckets[name] = TokenBucket(burst * share, refill * share)
                 if not b.take():
                     return "throttled"
             if f.actions and action not in f.actions:
@@ -143,6 +154,9 @@ class FaultMiddleware:
             r -= f.throttle_rate
             if r < f.error_rate:
                 return "error"
+            r -= f.error_rate
+            if r < f.html_error_rate:
+                return "html"
             return "ok"
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -163,12 +177,24 @@ class FaultMiddleware:
         outcome = "refused" if refused else self._decide(action, params)
         with self._lock:
             self.outcomes[f"{action}:{outcome}"] += 1
+        if outcome == "applied-dropped":
+            # The change is made and the answer lost (a reset after EC2 acted): the client
+            # cannot tell this from "dropped", and its retry meets the changed state.
+            b"".join(self.app(environ, lambda *_a, **_k: lambda _b: None))
+            outcome = "dropped"
         if outcome == "dropped":
             sock = environ.get("werkzeug.socket")
             if isinstance(sock, socket.socket):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             raise ConnectionAbortedError("sim: dropped connection")
+        if outcome == "html":
+            body = b"<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body>"
+            start_response(
+                "502 Bad Gateway",
+                [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         if outcome == "throttled":
             return self._error(
                 start_response,

@@ -18,6 +18,59 @@ from awsfailover.sim import strict
 from awsfailover.sim.faults import Environ, FaultMiddleware, Faults, StartResponse
 
 CONTROL_PREFIX = "/_sim/"
+# http://ENDPOINT/_imds/<eni-id>/ is IMDSv2 as the instance owning that ENI sees it: point
+# AWS_EC2_METADATA_SERVICE_ENDPOINT there. Addresses come from strict.metadata_addresses.
+IMDS_PREFIX = "/_imds/"
+_IMDS_TOKEN = "sim-imds-token"  # noqa: S105 - a fake token for a fake IMDS
+
+
+def metadata_view(environ: Environ, start_response: StartResponse, rest: str) -> Iterable[bytes]:
+    from moto.ec2.models import ec2_backends
+
+    eni_id, _, path = rest.partition("/")
+    method = environ["REQUEST_METHOD"]
+    body: str | None = None
+    if method == "PUT" and path == "latest/api/token":
+        body = _IMDS_TOKEN
+    elif method == "GET" and environ.get("HTTP_X_AWS_EC2_METADATA_TOKEN") == _IMDS_TOKEN:
+        found = [
+            (region, b.enis[eni_id])
+            for region, b in ec2_backends["123456789012"].items()
+            if eni_id in b.enis
+        ]
+        md = "latest/meta-data/"
+        if found and path.startswith(md):
+            region, eni = found[0]
+            body = _metadata(region, eni, path[len(md) :])
+    elif method == "GET":
+        start_response("401 Unauthorized", [("Content-Length", "0")])
+        return [b""]
+    if body is None:
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    out = body.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(out)))])
+    return [out]
+
+
+def _metadata(region: str, eni: Any, path: str) -> str | None:
+    """The few keys awsfailover reads. Any MAC under macs/ is this ENI's (the test host's
+    interface has its own MAC)."""
+    if path == "placement/region":
+        return region
+    if path == "network/interfaces/macs/":
+        return f"{eni.mac_address}/"
+    parts = path.split("/")
+    if len(parts) != 5 or parts[:3] != ["network", "interfaces", "macs"]:
+        return None
+    v4, v6 = strict.metadata_addresses(eni)
+    return {
+        "interface-id": eni.id,
+        "local-ipv4s": "\n".join(v4),
+        "ipv6s": "\n".join(v6) if v6 else None,  # AWS: 404 without IPv6 addresses
+        "subnet-id": eni.subnet.id,
+        "vpc-id": eni.subnet.vpc_id,
+    }.get(parts[4])
 
 
 class _ControlApp:
@@ -28,6 +81,8 @@ class _ControlApp:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path.startswith(IMDS_PREFIX):
+            return metadata_view(environ, start_response, path[len(IMDS_PREFIX) :])
         if not path.startswith(CONTROL_PREFIX):
             return self.faults(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -57,9 +112,19 @@ class _ControlApp:
             self.faults.configure(Faults.from_dict(doc))
             return {"ok": True}
         if path == "state" and method == "POST":
-            if set(doc) - {"move_delay"}:
-                raise ValueError(f"unknown state keys: {sorted(set(doc) - {'move_delay'})}")
-            strict.STATE.move_delay = float(doc.get("move_delay", 0.0))
+            known = set(strict.SimState.__dataclass_fields__)
+            if set(doc) - known:
+                raise ValueError(f"unknown state keys: {sorted(set(doc) - known)}")
+            for key, value in doc.items():
+                setattr(strict.STATE, key, type(getattr(strict.SimState(), key))(value))
+            return {"ok": True}
+        if path == "propagated-route" and method == "POST":
+            from moto.ec2.models import ec2_backends
+
+            backend = ec2_backends[doc.get("account", "123456789012")][doc["region"]]
+            strict.add_propagated_route(
+                backend, doc["route_table_id"], doc["destination"], doc["gateway_id"]
+            )
             return {"ok": True}
         raise KeyError(f"no control endpoint {method} {path}")
 
@@ -68,10 +133,12 @@ def make_app() -> tuple[_ControlApp, FaultMiddleware]:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from awsfailover.sim import iamauth
+    from awsfailover.sim.pager import Pager
 
     strict.install()
     iamauth.install()
-    faults = FaultMiddleware(iamauth.IamEnforcer(DomainDispatcherApplication(create_backend_app)))
+    moto = DomainDispatcherApplication(create_backend_app)
+    faults = FaultMiddleware(Pager(iamauth.IamEnforcer(moto)))
     return _ControlApp(faults), faults
 
 
@@ -149,11 +216,29 @@ class SimClient:
     def set_move_delay(self, seconds: float) -> None:
         self._req("POST", "/_sim/state", {"move_delay": seconds})
 
+    def set_state(self, **state: Any) -> None:
+        """Endpoint behaviours AWS leaves open (strict.SimState): delays, error codes."""
+        self._req("POST", "/_sim/state", state)
+
+    def add_propagated_route(
+        self, region: str, route_table_id: str, destination: str, gateway_id: str
+    ) -> None:
+        self._req(
+            "POST",
+            "/_sim/propagated-route",
+            {
+                "region": region,
+                "route_table_id": route_table_id,
+                "destination": destination,
+                "gateway_id": gateway_id,
+            },
+        )
+
     def reset(self) -> None:
         """Forget every resource (moto's own reset) and every fault and counter."""
         self._req("POST", "/moto-api/reset")
         self.set_faults()
-        self.set_move_delay(0.0)
+        self._req("POST", "/_sim/state", vars(strict.SimState()))
         self.reset_calls()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,46 @@ _lock = threading.RLock()
 @dataclass
 class SimState:
     move_delay: float = 0.0
+    # AWS does not document the code AssignIpv6Addresses answers while the address is still
+    # held (being released) elsewhere; InvalidIPAddress.InUse is what EC2 answers for a
+    # private address in use. Tests run the move against both.
+    ipv6_in_use_code: str = "InvalidIPAddress.InUse"
+    # AWS: a moved address shows in the new owner's instance metadata (local-ipv4s, ipv6s)
+    # some time after the API shows it; the two views lag independently ("Multiple IP
+    # addresses", EC2 User Guide: confirm in metadata). Seconds the metadata view trails.
+    metadata_delay: float = 0.0
+
+
+# ENI id -> [(monotonic time, IPv4 addresses, IPv6 addresses)], appended on every change the
+# API view makes; the metadata view answers from it, metadata_delay seconds behind.
+_HISTORY: dict[str, list[tuple[float, tuple[str, ...], tuple[str, ...]]]] = {}
+
+
+def _addresses(eni: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    v4 = tuple(a["PrivateIpAddress"] for a in eni.private_ip_addresses)
+    return v4, tuple(sorted(_norm6(eni.ipv6_addresses)))
+
+
+def _seen(*enis: Any) -> None:
+    """Record the API view of enis now (called before and after each change)."""
+    now = time.monotonic()
+    for eni in enis:
+        hist = _HISTORY.setdefault(eni.id, [])
+        v4, v6 = _addresses(eni)
+        if not hist or hist[-1][1:] != (v4, v6):
+            hist.append((0.0 if not hist else now, v4, v6))
+
+
+def metadata_addresses(eni: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the owner's instance metadata says: the API view metadata_delay seconds ago."""
+    with _lock:
+        hist = _HISTORY.get(eni.id)
+        if not hist:
+            return _addresses(eni)
+        cutoff = time.monotonic() - STATE.metadata_delay
+        past = [h for h in hist if h[0] <= cutoff]
+        _, v4, v6 = past[-1] if past else hist[0]
+        return v4, v6
 
 
 STATE = SimState()
@@ -113,7 +154,11 @@ def assign_private_ip_addresses(
             for ip in private_ip_addresses
             if ip not in {a["PrivateIpAddress"] for a in eni.private_ip_addresses}
         ]
+        _check_room(eni, len(eni.private_ip_addresses) + len(set(fresh)))
         moving = {ip for ip, _ in moves}
+
+        touched = [eni, *(other for _, other in moves)]
+        _seen(*touched)
 
         def apply() -> None:
             for ip, other in moves:
@@ -124,12 +169,33 @@ def assign_private_ip_addresses(
             eni.private_ip_addresses.extend(
                 {"Primary": False, "PrivateIpAddress": ip} for ip in fresh if ip not in have
             )
+            _seen(*touched)
 
         if moving:
             _later(apply)
         else:
             apply()
         return eni
+
+
+def _check_room(eni: Any, count: int) -> None:
+    """AWS: an ENI attached to an instance holds at most the instance type's
+    Ipv4AddressesPerInterface (primary included; a t3.micro: 2), and refuses more with
+    PrivateIpAddressLimitExceeded ("IP addresses per network interface per instance type",
+    EC2 User Guide). moto enforces nothing. A detached ENI has no type and no limit here."""
+    inst = getattr(eni, "instance", None)
+    if inst is None:
+        return
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    info = INSTANCE_TYPES.get(inst.instance_type, {}).get("NetworkInfo", {})
+    limit = info.get("Ipv4AddressesPerInterface")
+    if limit is not None and count > int(limit):
+        raise _err(
+            "PrivateIpAddressLimitExceeded",
+            f"Number of private addresses will exceed limit of {limit} for {eni.id} "
+            f"({inst.instance_type})",
+        )
 
 
 def assign_ipv6_addresses(
@@ -146,23 +212,36 @@ def assign_ipv6_addresses(
                     f"Address {ip} does not fall within the subnet's address range",
                 )
             for other in _all_enis(self):
-                if other is not eni and ip in _norm6(other.ipv6_addresses):
-                    raise _err(
-                        "InvalidParameterValue",
-                        f"Address {ip} is already assigned to {other.id}",
-                    )
-        return _ORIG["assign_ipv6_addresses"](self, eni_id, wanted or None, ipv6_count)
+                # the same ENI too: AWS refuses to assign an address the ENI already holds
+                # (moto would list it twice), so a retry after a lost answer is refused
+                if ip in _norm6(other.ipv6_addresses):
+                    raise _err(STATE.ipv6_in_use_code, f"Address {ip} is in use by {other.id}")
+        _seen(eni)
+        result = _ORIG["assign_ipv6_addresses"](self, eni_id, wanted or None, ipv6_count)
+        _seen(eni)
+        return result
 
 
 def unassign_ipv6_addresses(self: Any, eni_id: str, ips: list[str] | None = None) -> list[str]:
-    """The release becomes visible after the move delay, as AWS's asynchronous unassign."""
+    """The release becomes visible after the move delay, as AWS's asynchronous unassign. An
+    address the ENI does not hold is refused (AWS: "...not mapped to interface"; moto answers
+    200), so a retried unassign whose first answer was lost fails."""
     with _lock:
         eni = self.get_network_interface(eni_id)
         wanted = {str(ipaddress.ip_address(a)) for a in ips or []}
         gone = [a for a in eni.ipv6_addresses if str(ipaddress.ip_address(a)) in wanted]
+        missing = wanted - _norm6(gone)
+        if missing:
+            raise _err(
+                "InvalidParameterValue",
+                f"Ipv6 addresses {', '.join(sorted(missing))} are not mapped to interface {eni_id}",
+            )
+
+        _seen(eni)
 
         def apply() -> None:
             eni.ipv6_addresses[:] = [a for a in eni.ipv6_addresses if a not in gone]
+            _seen(eni)
 
         _later(apply)
         return gone
@@ -193,20 +272,66 @@ def is_filter_matching(obj: Any, _filter: str, filter_value: Any) -> bool:
     return bool(_ORIG["is_filter_matching"](obj, _filter, filter_value))
 
 
+PROPAGATED = "EnableVgwRoutePropagation"
+
+
+def route_origin(self: Any) -> str:
+    """AWS reports how a route came to be; moto knows only CreateRoute(Table)."""
+    return getattr(self, "sim_origin", None) or (
+        "CreateRouteTable" if self.local else "CreateRoute"
+    )
+
+
+def add_propagated_route(backend: Any, table_id: str, destination: str, gateway_id: str) -> None:
+    """What a virtual private gateway with route propagation adds: a route of Origin
+    EnableVgwRoutePropagation. It may share its destination with a static route, which wins
+    ("Route priority", Amazon VPC User Guide). moto has no propagation, so the control API
+    adds one."""
+    from types import SimpleNamespace
+
+    from moto.ec2.models.route_tables import Route
+
+    with _lock:
+        table = backend.get_route_table(table_id)
+        v6 = ipaddress.ip_network(destination).version == 6
+        make: Any = Route  # moto marks CloudFormation hooks abstract; never used here
+        route: Any = make(table, None if v6 else destination, destination if v6 else None)
+        route.gateway = SimpleNamespace(id=gateway_id)
+        route.sim_origin = PROPAGATED
+        route.id = f"{route.id}~propagated"  # beside a static route of the same destination
+        table._routes[route.id] = route
+
+
 def _find_route(table: Any, cidr: str | None, cidr6: str | None, pl: str | None) -> Any:
-    for route in table._routes.values():
-        if pl and route.destination_prefix_list and route.destination_prefix_list.id == pl:
-            return route
-        if cidr and route.destination_cidr_block == cidr:
-            return route
-        if (
-            cidr6
-            and route.destination_ipv6_cidr_block
-            and ipaddress.ip_network(route.destination_ipv6_cidr_block)
-            == ipaddress.ip_network(cidr6)
-        ):
-            return route
+    """The route ReplaceRoute changes: the static one; a propagated route alone cannot be
+    replaced (propagated routes are managed by the gateway, "Route propagation", Amazon VPC
+    User Guide)."""
+    found = list(_matching_routes(table, cidr, cidr6, pl))
+    static = [r for r in found if getattr(r, "sim_origin", None) != PROPAGATED]
+    if static:
+        return static[0]
+    if found:
+        raise _err(
+            "InvalidParameterValue",
+            f"The route for '{cidr or cidr6 or pl}' in {table.id} is propagated from a virtual "
+            "private gateway and cannot be replaced",
+        )
     return None
+
+
+def _matching_routes(table: Any, cidr: str | None, cidr6: str | None, pl: str | None) -> Any:
+    for route in table._routes.values():
+        if (
+            (pl and route.destination_prefix_list and route.destination_prefix_list.id == pl)
+            or (cidr and route.destination_cidr_block == cidr)
+            or (
+                cidr6
+                and route.destination_ipv6_cidr_block
+                and ipaddress.ip_network(route.destination_ipv6_cidr_block)
+                == ipaddress.ip_network(cidr6)
+            )
+        ):
+            yield route
 
 
 def create_route(
@@ -364,6 +489,8 @@ def install() -> None:
         _ORIG["replace_route_response"] = RouteTables.replace_route
         _ORIG["create_route"] = RouteBackend.create_route
         _ORIG["sg_rule_init"] = SecurityGroupRule.__init__
+        from moto.ec2.models.route_tables import Route
+
         _ORIG["create_subnet_cidr_reservation"] = Subnets.create_subnet_cidr_reservation
 
         patches: list[tuple[Any, str, Any]] = [
@@ -378,6 +505,7 @@ def install() -> None:
             (ElasticNetworkInterfaces, "assign_private_ip_addresses", assign_private_ips_response),
             (SecurityGroupRule, "__init__", security_group_rule_init),
             (Subnets, "create_subnet_cidr_reservation", create_subnet_cidr_reservation_response),
+            (Route, "origin", property(route_origin)),
         ]
         for target, name, fn in patches:
             setattr(target, name, fn)
