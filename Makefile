@@ -39,8 +39,11 @@ lint: venv
 	$(VENV)/bin/ruff format --check awsfailover tests bench
 	$(VENV)/bin/mypy
 
+# Two workers (tests/conftest.py keeps the keepalived lab, Terraform and the race test each
+# on one worker, in order); PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
 unit: venv checkov
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 # Only the Terraform part (fmt, validate, checkov, apply/fail over/plan/destroy per example).
 terraform-check: venv checkov

@@ -155,10 +155,39 @@ def need(what: str) -> None:
     pytest.skip(what)
 
 
+# --- two workers: what must not share a worker's time with itself --------------------------------
+
+# Modules whose tests run one after another on one worker (pytest-xdist's loadgroup): the
+# keepalived lab measures VRRP timings, Terraform is heavy, the race test spawns hundreds of
+# processes. Everything else is spread over both workers.
+SERIAL_GROUPS = {"test_e2e_keepalived": "lab", "test_terraform": "terraform", "test_race": "race"}
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    for item in items:
+        group = SERIAL_GROUPS.get(item.module.__name__)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 # --- timings the end-to-end and Terraform tests measured, printed in pytest's summary ---------
 
 E2E_TIMINGS: list[str] = []
 TF_TIMINGS: dict[str, float] = {}
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    """On an xdist worker: hand the timings to the controller, which prints the summary."""
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        out["e2e_timings"] = list(E2E_TIMINGS)
+        out["tf_timings"] = dict(TF_TIMINGS)
+
+
+def pytest_testnodedown(node, error):  # type: ignore[no-untyped-def]
+    E2E_TIMINGS.extend(node.workeroutput.get("e2e_timings", []))
+    for k, v in node.workeroutput.get("tf_timings", {}).items():
+        TF_TIMINGS[k] = TF_TIMINGS.get(k, 0.0) + v
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
