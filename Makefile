@@ -12,7 +12,7 @@ CHECKOV_VERSION := 3.3.30
 TF_PLUGIN_DIR ?= $(firstword $(foreach d,/opt/tf-plugins /usr/share/terraform/plugins $(HOME)/.terraform.d/plugins,$(if $(wildcard $(d)/registry.terraform.io/hashicorp/aws),$(d))))
 export TF_PLUGIN_DIR
 
-.PHONY: all venv demo test lint unit fmt clean iam-examples checkov terraform-check bench
+.PHONY: all venv deps demo test lint unit fmt clean iam-examples checkov terraform-check bench
 
 all: test
 
@@ -49,7 +49,22 @@ unit: venv checkov
 terraform-check: venv checkov
 	$(VENV)/bin/pytest -q -s tests/test_terraform.py
 
-test: lint unit
+# System packages the end-to-end tests run for real (keepalived, iproute2's ip). As root with
+# apt-get they are installed; otherwise make stops with the one command to run.
+DEPS_CMDS := keepalived:keepalived ip:iproute2
+deps:
+	@missing=""; for pair in $(DEPS_CMDS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
+	else \
+	  echo "make deps: missing$$missing; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	fi
+
+test: deps lint unit
 
 fmt: venv
 	$(VENV)/bin/ruff format awsfailover tests bench

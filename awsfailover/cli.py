@@ -276,7 +276,8 @@ def _exit(code: int) -> int:
     the interpreter would join it at exit. Flush and leave."""
     import threading
 
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+    main = threading.main_thread()
+    if any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate()):
         sys.stdout.flush()
         sys.stderr.flush()
         logging.shutdown()

@@ -41,23 +41,24 @@ def test_get_without_token_is_refused_by_fake(fake: FakeImds):
         urllib.request.urlopen(fake.url + "latest/meta-data/placement/region", timeout=2)
 
 
-def test_cli_discovers_eni_and_region_from_metadata(
-    fake: FakeImds, world: World, tmp_path: Path, ec2
-):
+def test_cli_discovers_eni_and_region_from_metadata(world: World, tmp_path: Path, ec2):
+    """The instance owning ENI B, as the local endpoint's metadata view shows it: the ENI and
+    the Region come from metadata, and the moved VIPs are confirmed there too."""
     node = Node(world, world.eni_b, tmp_path, "imds")
     text = node.config.read_text()
     text = text.replace(f'eni_id = "{world.eni_b}"\n', "").replace('region = "eu-north-1"\n', "")
     node.config.write_text(text)
     res = node.master(
         env={
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT": fake.url,
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"{world.endpoint_url}/_imds/{world.eni_b}/",
             "AWS_DEFAULT_REGION": "",
             "AWS_REGION": "",
         }
     )
     assert res.code == 0, res.err
+    assert f"is {world.eni_b} (from instance metadata)" in res.err
+    assert "confirming through the API only" not in res.err
     assert holder(ec2, VIP4) == [world.eni_b]
-    assert "GET /latest/meta-data/placement/region" in fake.requests
 
 
 def test_unreachable_metadata_is_a_clear_error(world: World, tmp_path: Path):
