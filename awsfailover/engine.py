@@ -354,16 +354,16 @@ class Engine:
                 self.ec2.assign_ipv6(action.eni_id, ips, deadline)
                 return
             except PermanentError as err:
-                in_use = action.unassign and err.code in IPV6_IN_USE_CODES
-                if in_use and deadline.remaining() >= delay:
-                    log.debug("ipv6 %s still held elsewhere; retrying in %.2fs", ips, delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.25)
-                    continue
-                # Before giving up, look: our own assign whose answer was lost left it here.
+                # Look first: our own assign whose answer was lost left the address here, and
+                # EC2 then calls it in use too.
                 if set(ips) <= set(self._ipv6_of(action.eni_id, deadline)):
                     return
-                raise
+                in_use = action.unassign and err.code in IPV6_IN_USE_CODES
+                if not in_use or deadline.remaining() < delay:
+                    raise
+                log.debug("ipv6 %s still held elsewhere; retrying in %.2fs", ips, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
 
     def _ipv6_of(self, eni_id: str, deadline: Deadline) -> tuple[str, ...]:
         return self.ec2.describe_enis([eni_id], deadline)[eni_id].ipv6s

@@ -157,9 +157,9 @@ def need(what: str) -> None:
 
 # --- two workers: what must not share a worker's time with itself --------------------------------
 
-# Modules whose tests run one after another on one worker (pytest-xdist's loadgroup): the
-# keepalived lab measures VRRP timings, Terraform is heavy, the race test spawns hundreds of
-# processes. Everything else is spread over both workers.
+# Modules whose tests run one after another on one worker (pytest-xdist's loadgroup): Terraform
+# shares one provider mirror and is heavy, the race test spawns hundreds of processes. The
+# keepalived lab runs after the rest, alone (Makefile). Everything else is spread over both.
 SERIAL_GROUPS = {"test_e2e_keepalived": "lab", "test_terraform": "terraform", "test_race": "race"}
 
 

@@ -106,9 +106,22 @@ def test_same_route_in_two_instances_exits_2_unless_tables_are_disjoint(
 
 
 @pytest.mark.parametrize("vip", ["10.0.1.0", "10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.255"])
-def test_aws_reserved_subnet_addresses_are_refused(
-    world: World, tmp_path: Path, vip: str, sim
+def test_planner_refuses_every_aws_reserved_address(vip: str) -> None:
+    from awsfailover.config import InstanceSettings
+    from awsfailover.model import Eni, Observed, Subnet
+    from awsfailover.plan import check_vips
+
+    local = Eni("eni-0b", "subnet-1", "vpc-1", "10.0.1.11", ("10.0.1.11",), ())
+    observed = Observed(local, Subnet("subnet-1", "vpc-1", "10.0.1.0/24", ()), {}, {})
+    with pytest.raises(ConfigError, match=r"instances\.VI_1\.vips: .* reserved by AWS"):
+        check_vips(InstanceSettings(name="VI_1", vips=[vip]), observed)
+    check_vips(InstanceSettings(name="VI_1", vips=["10.0.1.4"]), observed)  # the first usable
+
+
+def test_aws_reserved_subnet_address_exits_2_before_acting(
+    world: World, tmp_path: Path, sim
 ) -> None:
+    vip = "10.0.1.255"
     inst = world.instance_toml("VI_1", vips=[vip], routes=[])
     r = Node(world, world.eni_b, tmp_path, "b", instances=inst).master()
     assert r.code == 2, r.err
