@@ -322,24 +322,31 @@ class Ec2:
     # --- reads ---------------------------------------------------------------------------
 
     def describe_enis(self, eni_ids: Iterable[str], deadline: Deadline) -> dict[str, Eni]:
+        """By a network-interface-id FILTER, not NetworkInterfaceIds: EC2 may count a call
+        without filters in DescribeNetworkInterfaces' small unfiltered bucket (half the burst
+        and refill), and confirmation polls this call. A filter finds no error for a missing
+        ENI, so the missing one is named here."""
         ids = sorted(set(eni_ids))
-        try:
-            return self.call(
-                "DescribeNetworkInterfaces",
-                ",".join(ids),
-                deadline,
-                lambda: {
-                    e.eni_id: e
-                    for e in map(
-                        _parse_eni,
-                        self.client.describe_network_interfaces(NetworkInterfaceIds=ids)[
-                            "NetworkInterfaces"
-                        ],
-                    )
-                },
+        found: dict[str, Eni] = self.call(
+            "DescribeNetworkInterfaces",
+            ",".join(ids),
+            deadline,
+            lambda: {
+                e.eni_id: e
+                for e in map(
+                    _parse_eni,
+                    self.client.describe_network_interfaces(
+                        Filters=[{"Name": "network-interface-id", "Values": ids}]
+                    )["NetworkInterfaces"],
+                )
+            },
+        )
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ConfigError(
+                f"{', '.join(missing)} does not exist (InvalidNetworkInterfaceID.NotFound)"
             )
-        except PermanentError as err:
-            raise self._config_error(err) from err
+        return found
 
     def find_holders(
         self, vips: list[str], deadline: Deadline, vpc_id: str | None = None

@@ -518,7 +518,9 @@ class Engine:
         the deadline has passed)."""
         delay = 0.05
         last: Observed | None = None
-        replan_at = time.monotonic() + REPLAN_AFTER
+        # With nothing failed, come back after REPLAN_AFTER so the caller can act again on
+        # what is still not ours; with a failure there is no next round: wait it out.
+        replan_at = time.monotonic() + (REPLAN_AFTER if want is None else deadline.seconds)
         while True:
             try:
                 last = self.observe(inst, deadline if not deadline.expired() else grace)

@@ -79,12 +79,15 @@ class Record:
 class Sequence:
     """One instance's transition sequence, shared by the hook and the agent."""
 
-    _memory: dict[str, Record] = {}  # noqa: RUF012 - per process, when no directory works
+    # per process, when no directory works; keyed by the directories too, so two agents in
+    # one process (tests) never share a sequence
+    _memory: dict[tuple[tuple[Path, ...], str], Record] = {}  # noqa: RUF012
     _memory_lock = threading.Lock()
 
     def __init__(self, instance: str, state_dir: Path, fallback_dir: Path | None = None) -> None:
         self.instance = instance
         self._dirs = [d for d in (state_dir, fallback_dir) if d is not None]
+        self._key = (tuple(self._dirs), instance)
         self.dir: Path | None = None
         self._boot = _boot_id()
         self._pick(0)
@@ -142,7 +145,7 @@ class Sequence:
     def current(self) -> Record | None:
         if self.dir is None:
             with self._memory_lock:
-                return self._memory.get(self.instance)
+                return self._memory.get(self._key)
         try:
             return self._parse(self._path("seq").read_text())
         except OSError:
@@ -158,10 +161,10 @@ class Sequence:
                 log.warning("%s: cannot write %s: %s", self.instance, self.dir, exc)
                 self._pick(self._dirs.index(self.dir) + 1)
         with self._memory_lock:
-            cur = self._memory.get(self.instance)
+            cur = self._memory.get(self._key)
             if cur is not None and stamp <= cur.stamp:
                 return False
-            self._memory[self.instance] = Record(stamp, state)
+            self._memory[self._key] = Record(stamp, state)
             return True
 
     def _advance_file(self, stamp: Stamp, state: str) -> bool:
