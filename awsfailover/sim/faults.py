@@ -196,7 +196,7 @@ class FaultMiddleware:
             )
             return [body]
         if outcome == "throttled":
-            return self._error(
+            return ec2_error(
                 start_response,
                 "503 Service Unavailable",
                 "RequestLimitExceeded",
@@ -204,11 +204,11 @@ class FaultMiddleware:
             )
         if refused:
             status = "403 Forbidden" if refused == "UnauthorizedOperation" else "400 Bad Request"
-            return self._error(
+            return ec2_error(
                 start_response, status, refused, f"sim: {action} refused with {refused}"
             )
         if outcome == "error":
-            return self._error(
+            return ec2_error(
                 start_response,
                 "500 Internal Server Error",
                 "InternalError",
@@ -216,9 +216,10 @@ class FaultMiddleware:
             )
         return self.app(environ, start_response)
 
-    @staticmethod
-    def _error(start_response: StartResponse, status: str, code: str, message: str) -> list[bytes]:
-        rid = f"sim-{time.monotonic_ns():x}"
-        body = _ERROR_XML.format(code=code, message=message, rid=rid).encode()
-        start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
-        return [body]
+
+def ec2_error(start_response: StartResponse, status: str, code: str, message: str) -> list[bytes]:
+    """An error answer in EC2's XML shape (botocore parses the code out of it)."""
+    rid = f"sim-{time.monotonic_ns():x}"
+    body = _ERROR_XML.format(code=code, message=message, rid=rid).encode()
+    start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -20,6 +20,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from awsfailover.sim.faults import ec2_error
+
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 App = Callable[[Environ, StartResponse], Iterable[bytes]]
@@ -31,11 +33,6 @@ PAGED = {
     "DescribeNetworkInterfaces": ("networkInterfaceSet", (5, 1000), "NetworkInterfaceId."),
     "DescribeRouteTables": ("routeTableSet", (5, 100), None),
 }
-
-_ERROR = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
-    "<Message>{message}</Message></Error></Errors><RequestID>sim-pager</RequestID></Response>"
-)
 
 
 class Pager:
@@ -58,16 +55,23 @@ class Pager:
             max_results = int(params.get("MaxResults", [str(high)])[0])
             offset, page_no = _token((params.get("NextToken") or ["sim0.0"])[0])
         except ValueError:
-            return _error(start_response, "InvalidParameterValue", "bad MaxResults or NextToken")
-        if not low <= max_results <= high:
-            return _error(
+            return ec2_error(
                 start_response,
+                "400 Bad Request",
+                "InvalidParameterValue",
+                "bad MaxResults or NextToken",
+            )
+        if not low <= max_results <= high:
+            return ec2_error(
+                start_response,
+                "400 Bad Request",
                 "InvalidParameterValue",
                 f"MaxResults must be between {low} and {high}",
             )
         if excludes and any(k.startswith(excludes) for k in params):
-            return _error(
+            return ec2_error(
                 start_response,
+                "400 Bad Request",
                 "InvalidParameterCombination",
                 "The parameter NetworkInterfaceIds cannot be used with the parameter MaxResults",
             )
@@ -117,11 +121,3 @@ def _page(xml: bytes, item_set: str, offset: int, page_no: int, size: int) -> by
         token = ET.SubElement(root, q + "nextToken")
         token.text = f"sim{nxt}.{page_no + 1}"
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
-
-
-def _error(start_response: StartResponse, code: str, message: str) -> list[bytes]:
-    body = _ERROR.format(code=code, message=message).encode()
-    start_response(
-        "400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))]
-    )
-    return [body]
