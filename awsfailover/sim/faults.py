@@ -164,10 +164,7 @@ class FaultMiddleware:
         if "/ec2/aws4_request" not in auth or environ.get("HTTP_X_SIM_OBSERVER") == "1":
             # Not EC2, or the test harness observing the state: no faults, not counted.
             return self.app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        params = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        params = query_params(environ)
         action = (params.get("Action") or ["Unknown"])[0]
 
         delay = self.faults.latency_by_action.get(action, self.faults.latency)
@@ -215,6 +212,14 @@ class FaultMiddleware:
                 "An internal error has occurred.",
             )
         return self.app(environ, start_response)
+
+
+def query_params(environ: Environ) -> dict[str, list[str]]:
+    """The EC2 Query request's parameters; the body is put back for the next layer."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
 
 
 def ec2_error(start_response: StartResponse, status: str, code: str, message: str) -> list[bytes]:

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from awsfailover.sim.faults import ec2_error
+from awsfailover.sim.faults import ec2_error, query_params
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -42,10 +42,7 @@ class Pager:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if "/ec2/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
             return self.app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        params = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        params = query_params(environ)
         action = (params.get("Action") or [""])[0]
         paged = PAGED.get(action)
         if paged is None or not ({"MaxResults", "NextToken"} & set(params)):
