@@ -371,8 +371,12 @@ class Agent:
         """keepalived puts the VIPs on the master's interface: VIP present -> we are master.
         A routes-only instance has nothing to look at: its last state is in the sequence file
         (tmpfs: kept across an agent restart, gone after a reboot)."""
-        present = self.addresses(self.settings.node.interface)
+        seen: dict[str, set[str]] = {}
         for inst in self.settings.instances:
+            interface = inst.interface or self.settings.node.interface
+            if interface not in seen:
+                seen[interface] = self.addresses(interface)
+            present = seen[interface]
             rec = self.sequence(inst.name).current()
             if rec is not None:
                 # what was recorded before we started is known, not news to follow later
@@ -396,17 +400,11 @@ class Agent:
                 continue
             if set(inst.vips) & present:
                 log.info(
-                    "%s: VIP present on %s at start: this node is MASTER",
-                    inst.name,
-                    self.settings.node.interface,
+                    "%s: VIP present on %s at start: this node is MASTER", inst.name, interface
                 )
                 self.dispatch(Transition("INSTANCE", inst.name, "MASTER"), "startup")
             else:
-                log.info(
-                    "%s: VIP not on %s at start: not master",
-                    inst.name,
-                    self.settings.node.interface,
-                )
+                log.info("%s: VIP not on %s at start: not master", inst.name, interface)
 
     def _adopt_recorded(self) -> None:
         """A hook that could not reach us did the work itself and recorded its transition:
@@ -444,11 +442,16 @@ class Agent:
             return False
         finally:
             engine.release()
+        from awsfailover.plan import item_names, items_at
         from awsfailover.plan import plan as make_plan
 
         self.last_reconcile_ok = time.monotonic()
         self.metrics.last_reconcile.set(time.time())
         for inst in insts:
+            obs = observed[inst.name]
+            self.metrics.set_items(
+                inst.name, items_at(inst, obs, obs.local.eni_id), item_names(inst, obs)
+            )
             worker = self.workers.get(inst.name)
             if worker is None or worker.role != "MASTER" or not worker.idle():
                 continue

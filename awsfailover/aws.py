@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from awsfailover.deadline import Deadline
 from awsfailover.errors import AwsError, ConfigError, PermanentError, TransientError, classify
-from awsfailover.model import Eni, RouteState, RouteTable, Subnet, destination_kind
+from awsfailover.model import EipState, Eni, RouteState, RouteTable, Subnet, destination_kind
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -35,6 +35,8 @@ _CONFIG_NOT_FOUND = frozenset(
         "InvalidRouteTableID.Malformed",
         "InvalidSubnetID.NotFound",
         "InvalidSubnetID.Malformed",
+        "InvalidAllocationID.NotFound",
+        "InvalidAllocationID.Malformed",
     }
 )
 
@@ -191,6 +193,16 @@ def _parse_subnet(raw: Any) -> Subnet:
         vpc_id=raw["VpcId"],
         ipv4_cidr=raw["CidrBlock"],
         ipv6_cidrs=v6,
+        availability_zone=raw.get("AvailabilityZone", ""),
+    )
+
+
+def _parse_address(raw: Any) -> EipState:
+    return EipState(
+        allocation_id=raw["AllocationId"],
+        public_ip=raw.get("PublicIp", ""),
+        eni_id=raw.get("NetworkInterfaceId") or None,
+        private_ip=raw.get("PrivateIpAddress") or None,
     )
 
 
@@ -377,14 +389,15 @@ class Ec2:
             ],
         )
 
-    def describe_subnet_enis(self, subnet_id: str, deadline: Deadline) -> list[Eni]:
-        """Every ENI in the subnet: ours and every possible VIP holder, in one call (a page
+    def describe_subnet_enis(self, subnet_ids: list[str], deadline: Deadline) -> list[Eni]:
+        """Every ENI in the subnets: ours and every possible VIP holder, in one call (a page
         holds 1000; pages beyond that are further calls)."""
+        subnet_id = ",".join(subnet_ids)
         enis: list[Eni] = []
         token: str | None = None
         for _ in range(100):  # bounded: 100k ENIs in one subnet is beyond any real subnet
             kwargs: dict[str, Any] = {
-                "Filters": [{"Name": "subnet-id", "Values": [subnet_id]}],
+                "Filters": [{"Name": "subnet-id", "Values": subnet_ids}],
                 "MaxResults": 1000,
             }
             if token:
@@ -402,13 +415,16 @@ class Ec2:
                 break
         return enis
 
-    def describe_vpc_route_tables(self, vpc_id: str, deadline: Deadline) -> dict[str, RouteTable]:
-        """Every route table of the VPC in one call; the caller selects."""
+    def describe_vpc_route_tables(
+        self, vpc_ids: list[str], deadline: Deadline
+    ) -> dict[str, RouteTable]:
+        """Every route table of the VPCs in one call; the caller selects."""
+        vpc_id = ",".join(vpc_ids)
         tables: dict[str, RouteTable] = {}
         token: str | None = None
         for _ in range(100):
             kwargs: dict[str, Any] = {
-                "Filters": [{"Name": "vpc-id", "Values": [vpc_id]}],
+                "Filters": [{"Name": "vpc-id", "Values": vpc_ids}],
                 "MaxResults": 100,
             }
             if token:
@@ -510,7 +526,54 @@ class Ec2:
             )
         return {t.table_id: t for t in page}
 
+    def describe_addresses(
+        self, allocation_ids: list[str], deadline: Deadline
+    ) -> dict[str, EipState]:
+        """The Elastic IPs by allocation id, in one call (DescribeAddresses does not page)."""
+        ids = sorted(set(allocation_ids))
+        try:
+            found: dict[str, EipState] = self.call(
+                "DescribeAddresses",
+                ",".join(ids),
+                deadline,
+                lambda: {
+                    e.allocation_id: e
+                    for e in map(
+                        _parse_address,
+                        self.client.describe_addresses(AllocationIds=ids)["Addresses"],
+                    )
+                },
+            )
+        except PermanentError as err:
+            raise self._config_error(err) from err
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} does not exist (InvalidAllocationID.NotFound)")
+        return found
+
     # --- writes --------------------------------------------------------------------------
+
+    def associate_address(
+        self,
+        allocation_id: str,
+        eni_id: str,
+        private_ip: str,
+        deadline: Deadline,
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.call(
+            "AssociateAddress",
+            f"{allocation_id} {eni_id}",
+            deadline,
+            lambda: self.client.associate_address(
+                AllocationId=allocation_id,
+                NetworkInterfaceId=eni_id,
+                PrivateIpAddress=private_ip,
+                AllowReassociation=True,
+                DryRun=dry_run,
+            ),
+        )
 
     def assign_private_ips(self, eni_id: str, ips: list[str], deadline: Deadline) -> None:
         self.call(

@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         help="role name or /path/name: add the statement check-iam needs to simulate it",
     )
     ip.add_argument("--ipv6", action="store_true", help="grant the IPv6 actions (no config)")
+    ip.add_argument(
+        "--eip",
+        action="append",
+        default=[],
+        help="an Elastic IP allocation id to reassociate (repeatable)",
+    )
 
     ci = sub.add_parser("check-iam", help="evaluate the policy the agent needs, on this node")
     ci.add_argument(
@@ -153,6 +159,7 @@ def _iam_policy(args: argparse.Namespace) -> int:
             tag=args.tag,
             role=args.role,
             ipv6=args.ipv6,
+            eips=args.eip,
         ),
     )
     sys.stdout.write(render(build(scope)))

@@ -9,11 +9,18 @@ from typing import Any
 
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
-from awsfailover.engine import Engine, build_engine, item_names
+from awsfailover.engine import Engine, build_engine
 from awsfailover.errors import ConfigError, FailoverIncomplete, Superseded
 from awsfailover.keepalived import Transition
-from awsfailover.model import Outcome
-from awsfailover.plan import check_routes, check_vips, converged_on
+from awsfailover.model import EipState, Outcome
+from awsfailover.plan import (
+    check_eips,
+    check_routes,
+    check_vips,
+    converged_on,
+    item_names,
+    routes_in,
+)
 from awsfailover.transition import ZERO, Sequence, Stamp, format_stamp, process_stamp
 
 log = logging.getLogger(__name__)
@@ -62,7 +69,7 @@ def converge(
     if seq is not None:
         seq.check(stamp)  # overtaken while loading the config: stop before importing botocore
     own = engine is None
-    engine = engine or build_engine(settings)
+    engine = engine or build_engine(settings, instances=[inst])
     try:
         if seq is None:
             return engine.takeover(inst, deadline)
@@ -106,7 +113,7 @@ def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
     if not instances:
         raise ConfigError("no instances configured")
     stamp = process_stamp()
-    engine = build_engine(settings)
+    engine = build_engine(settings, instances=instances)
     try:
         for inst in instances:
             if dry_run:
@@ -135,6 +142,12 @@ def agent(settings: Settings, config_path: str | None, fifo: str | None) -> int:
     return a.run()
 
 
+def _eip_doc(state: EipState | None) -> dict[str, str | None] | None:
+    if state is None:
+        return None
+    return {"public_ip": state.public_ip, "eni": state.eni_id, "private_ip": state.private_ip}
+
+
 def status(settings: Settings, as_json: bool) -> int:
     engine = build_engine(settings)
     docs: list[dict[str, Any]] = []
@@ -142,29 +155,35 @@ def status(settings: Settings, as_json: bool) -> int:
         for inst in settings.instances:
             observed = engine.observe(inst, Deadline(settings.failover.deadline))
             problems = []
-            for check in (check_vips, check_routes):
+            for check in (check_vips, check_routes, check_eips):
                 try:
                     check(inst, observed)
                 except ConfigError as exc:
                     problems.append(str(exc))
             owner = converged_on(inst, observed)
+            ours = engine.eni_of(inst)
             docs.append(
                 {
                     "name": inst.name,
-                    "local_eni": engine.eni_id,
+                    "local_eni": ours,
                     "vips": {
                         v: (observed.holders[v].eni_id if v in observed.holders else None)
                         for v in inst.vips
                     },
+                    "eips": {
+                        e.allocation_id: _eip_doc(observed.eips.get(e.allocation_id))
+                        for e in inst.eips
+                    },
                     "routes": {
                         t.table_id: {
-                            d: (t.routes[d].target if d in t.routes else None) for d in inst.routes
+                            d: (t.routes[d].target if d in t.routes else None)
+                            for d in routes_in(inst, t, observed)
                         }
                         for t in observed.tables.values()
                     },
                     "converged_on": owner,
-                    "local_is_holder": owner == engine.eni_id,
-                    "items": len(item_names(inst, list(observed.tables))),
+                    "local_is_holder": owner == ours,
+                    "items": len(item_names(inst, observed)),
                     "problems": problems,
                 }
             )
@@ -180,6 +199,10 @@ def status(settings: Settings, as_json: bool) -> int:
         print(f"{d['name']}: {where}{mark}")
         for vip, eni in d["vips"].items():
             print(f"  vip   {vip:<28} {eni or 'unassigned'}")
+        for alloc, eip in d["eips"].items():
+            where = f"{eip['eni']} {eip['private_ip']}" if eip and eip["eni"] else "unassociated"
+            public = eip["public_ip"] if eip else "?"
+            print(f"  eip   {alloc} {public:<15} {where}")
         for table, routes in sorted(d["routes"].items()):
             for dest, target in routes.items():
                 print(f"  route {table} {dest:<22} {target or 'MISSING'}")

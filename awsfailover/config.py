@@ -11,7 +11,7 @@ import re
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -39,6 +39,21 @@ _RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
 _SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _PL_RE = re.compile(r"^pl-[0-9a-f]{8,17}$")
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_EIPALLOC_RE = re.compile(r"^eipalloc-[0-9a-f]{8,17}$")
+_AZ_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z](-[a-z0-9]+)?$")
+
+
+def _interface_name(v: str) -> str:
+    # Linux IFNAMSIZ is 16 with the NUL; the name also lands in keepalived.conf verbatim.
+    if not _IFNAME_RE.match(v):
+        raise ValueError(f"{v[:40]!r} is not a network interface name (1-15 of A-Za-z0-9_.-)")
+    return v
+
+
+def _eni_id(v: str | None) -> str | None:
+    if v is not None and not _ENI_RE.match(v):
+        raise ValueError(f"{v!r} is not an ENI id (eni-...)")
+    return v
 
 
 class _Strict(BaseModel):
@@ -57,25 +72,80 @@ class NodeSettings(_Strict):
     @field_validator("interface")
     @classmethod
     def _interface(cls, v: str) -> str:
-        # Linux IFNAMSIZ is 16 with the NUL; the name also lands in keepalived.conf verbatim.
-        if not _IFNAME_RE.match(v):
-            raise ValueError(f"{v[:40]!r} is not a network interface name (1-15 of A-Za-z0-9_.-)")
-        return v
+        return _interface_name(v)
 
     @field_validator("eni_id")
     @classmethod
     def _eni(cls, v: str | None) -> str | None:
-        if v is not None and not _ENI_RE.match(v):
-            raise ValueError(f"{v!r} is not an ENI id (eni-...)")
+        return _eni_id(v)
+
+
+PRIMARY = "primary"
+
+
+class EipSettings(_Strict):
+    allocation_id: str = Field(description="The Elastic IP's allocation id (eipalloc-...).")
+    private_ip: str | dict[str, str] | None = Field(
+        None,
+        description="The private IPv4 address of this node's ENI the Elastic IP points at: an "
+        'address, "primary" (the ENI\'s primary address), or a map of Availability Zone to '
+        "address for a pair in two AZs (each node uses its own AZ's). Default: the instance's "
+        "first IPv4 VIP.",
+    )
+
+    @field_validator("allocation_id")
+    @classmethod
+    def _alloc(cls, v: str) -> str:
+        if not _EIPALLOC_RE.match(v):
+            raise ValueError(f"{v[:40]!r} is not an Elastic IP allocation id (eipalloc-...)")
         return v
+
+    @field_validator("private_ip")
+    @classmethod
+    def _private(cls, v: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        def addr(raw: str) -> str:
+            if raw == PRIMARY:
+                return raw
+            try:
+                ip = ipaddress.ip_address(raw)
+            except ValueError:
+                raise ValueError(f'{raw[:40]!r} is not an IPv4 address or "primary"') from None
+            if ip.version != 4:
+                raise ValueError(f"{raw} is IPv6: an Elastic IP maps to a private IPv4 address")
+            return str(ip)
+
+        if isinstance(v, dict):
+            if not v:
+                raise ValueError("the Availability Zone map is empty")
+            for az in v:
+                if not _AZ_RE.match(az):
+                    raise ValueError(f"{az[:40]!r} is not an Availability Zone name")
+            return {az: addr(ip) for az, ip in v.items()}
+        return None if v is None else addr(v)
 
 
 class InstanceSettings(_Strict):
     name: str = Field(description="keepalived vrrp_instance (or vrrp_sync_group) name.")
     vips: list[str] = Field(default_factory=list, description="IPv4 and IPv6 addresses to move.")
-    routes: list[str] = Field(
+    routes: list[str] | Literal["auto"] = Field(
         default_factory=list,
-        description="Destinations (IPv4/IPv6 CIDR or prefix-list id) to point at this node's ENI.",
+        description="Destinations (IPv4/IPv6 CIDR or prefix-list id) to point at this node's "
+        'ENI, or "auto": every route of the selected tables that targets an ENI of '
+        "group.enis (a destination another instance lists explicitly stays with it).",
+    )
+    eips: list[EipSettings] = Field(
+        default_factory=list,
+        description="Elastic IPs to reassociate to this node's ENI on MASTER.",
+    )
+    interface: str | None = Field(
+        None,
+        description="OS interface of this instance on a multi-NIC node (default node.interface); "
+        "its ENI is found by MAC, and keepalived puts this instance's VIPs on it.",
+    )
+    eni_id: str | None = Field(
+        None,
+        description="This instance's ENI on a multi-NIC node (default: the ENI of `interface`, "
+        "else node.eni_id). No instance-metadata lookup is made for it.",
     )
     route_tables: list[str] | None = Field(None, description="Explicit route table ids.")
     subnet_ids: list[str] | None = Field(
@@ -103,9 +173,21 @@ class InstanceSettings(_Strict):
             raise ValueError("duplicate VIP")
         return out
 
+    @field_validator("interface")
+    @classmethod
+    def _interface(cls, v: str | None) -> str | None:
+        return None if v is None else _interface_name(v)
+
+    @field_validator("eni_id")
+    @classmethod
+    def _eni(cls, v: str | None) -> str | None:
+        return _eni_id(v)
+
     @field_validator("routes")
     @classmethod
-    def _routes(cls, v: list[str]) -> list[str]:
+    def _routes(cls, v: list[str] | str) -> list[str] | str:
+        if isinstance(v, str):
+            return v  # "auto"; the type allows nothing else
         out = []
         for raw in v:
             if raw.startswith("pl-"):
@@ -142,9 +224,25 @@ class InstanceSettings(_Strict):
     def _one_selector(self) -> InstanceSettings:
         if self.route_tables is not None and self.subnet_ids is not None:
             raise ValueError("set route_tables or subnet_ids, not both")
-        if not self.vips and not self.routes:
-            raise ValueError("an instance needs at least one vip or route")
+        if not self.vips and not self.routes and not self.eips:
+            raise ValueError("an instance needs at least one vip, route or eip")
+        allocs = [e.allocation_id for e in self.eips]
+        if len(set(allocs)) != len(allocs):
+            raise ValueError("duplicate Elastic IP allocation id")
+        for eip in self.eips:
+            if eip.private_ip is None and not self.ipv4_vips:
+                raise ValueError(
+                    f"eips: {eip.allocation_id} needs private_ip (no IPv4 VIP to default to)"
+                )
         return self
+
+    @property
+    def auto_routes(self) -> bool:
+        return self.routes == "auto"
+
+    @property
+    def explicit_routes(self) -> list[str]:
+        return [] if isinstance(self.routes, str) else self.routes
 
     @property
     def ipv4_vips(self) -> list[str]:
@@ -380,13 +478,29 @@ class Settings(BaseSettings):
         if dupes:
             raise ValueError(f"instance names must be unique: {', '.join(dupes)}")
         vip_owner: dict[str, str] = {}
+        eip_owner: dict[str, str] = {}
         route_owner: dict[str, InstanceSettings] = {}
         for inst in self.instances:
+            for eip in inst.eips:
+                other = eip_owner.setdefault(eip.allocation_id, inst.name)
+                if other != inst.name:
+                    raise ValueError(
+                        f"instances.{inst.name}.eips: {eip.allocation_id} is also in {other}"
+                    )
+            if inst.auto_routes:
+                if not self.group.enis:
+                    raise ValueError(
+                        f'instances.{inst.name}.routes: "auto" needs group.enis (the ENIs '
+                        "whose routes it selects)"
+                    )
+                inst_key = "auto"  # two auto instances on overlapping tables would fight
+            else:
+                inst_key = ""
             for vip in inst.vips:
                 other = vip_owner.setdefault(vip, inst.name)
                 if other != inst.name:
                     raise ValueError(f"instances.{inst.name}.vips: {vip} is also in {other}")
-            for dest in inst.routes:
+            for dest in [inst_key] if inst_key else inst.explicit_routes:
                 prev = route_owner.setdefault(dest, inst)
                 if prev is inst:
                     continue

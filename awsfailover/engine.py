@@ -5,6 +5,7 @@ Used the same way by the hook, `takeover`, `status` and the agent. The EC2 layer
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import logging
@@ -30,6 +31,8 @@ from awsfailover.errors import (
 from awsfailover.model import (
     Action,
     AssignPrivateIps,
+    AssociateEip,
+    EipState,
     Eni,
     MoveIpv6,
     Observed,
@@ -39,6 +42,7 @@ from awsfailover.model import (
     RouteTable,
     Subnet,
 )
+from awsfailover.plan import item_names, items_at
 from awsfailover.plan import plan as make_plan
 
 if TYPE_CHECKING:
@@ -70,58 +74,72 @@ class Node:
 
 def resolve_node(settings: Settings) -> Node:
     """Region and this node's ENI: from the config, else the environment, else IMDSv2."""
-    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = resolve_region(settings)
     eni_id = settings.node.eni_id
-    if region and eni_id:
-        return Node(region, eni_id)
-    from awsfailover.imds import Imds, interface_mac
-
-    imds = Imds()
-    if not region:
-        region = imds.region()
     if not eni_id:
-        eni_id = imds.eni_for_mac(interface_mac(settings.node.interface))
-        log.info(
-            "node.interface %s is %s (from instance metadata)", settings.node.interface, eni_id
-        )
+        eni_id = _eni_by_interface(settings.node.interface, "node.interface")
     return Node(region, eni_id)
 
 
-def build_engine(settings: Settings, observer: CallObserver | None = None) -> Engine:
-    """Resolve this node, build the EC2 client with the failover timeouts, wrap it."""
+def resolve_region(settings: Settings) -> str:
+    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        return region
+    from awsfailover.imds import Imds
+
+    return Imds().region()
+
+
+def _eni_by_interface(interface: str, key: str) -> str:
+    from awsfailover.imds import Imds, interface_mac
+
+    eni_id = Imds().eni_for_mac(interface_mac(interface))
+    log.info("%s %s is %s (from instance metadata)", key, interface, eni_id)
+    return eni_id
+
+
+def instance_enis(instances: list[InstanceSettings]) -> dict[str, str]:
+    """The ENI of each instance that names its own (a multi-NIC node): eni_id, else the ENI of
+    its interface by MAC (one metadata lookup per interface)."""
+    out: dict[str, str] = {}
+    by_interface: dict[str, str] = {}
+    for inst in instances:
+        if inst.eni_id:
+            out[inst.name] = inst.eni_id
+        elif inst.interface:
+            if inst.interface not in by_interface:
+                by_interface[inst.interface] = _eni_by_interface(
+                    inst.interface, f"instances.{inst.name}.interface"
+                )
+            out[inst.name] = by_interface[inst.interface]
+    return out
+
+
+def build_engine(
+    settings: Settings,
+    observer: CallObserver | None = None,
+    instances: list[InstanceSettings] | None = None,
+) -> Engine:
+    """Resolve this node, build the EC2 client with the failover timeouts, wrap it. Only the
+    ENIs of `instances` (default: all) are resolved: the hook looks up its own only."""
     from awsfailover.aws import make_ec2_client
 
-    node = resolve_node(settings)
+    needed = list(settings.instances) if instances is None else instances
+    region = resolve_region(settings)
+    enis = instance_enis(needed)
+    if settings.node.eni_id or not needed or any(i.name not in enis for i in needed):
+        node_eni = resolve_node(settings).eni_id
+    else:
+        node_eni = enis[needed[0].name]  # every instance names its own: no lookup for the node
     f = settings.failover
     client = make_ec2_client(
-        node.region,
+        region,
         settings.endpoint_url,
         connect_timeout=min(f.connect_timeout, f.deadline),
         read_timeout=min(f.read_timeout, f.deadline),
         max_pool_connections=f.max_concurrency + 4,
     )
-    return Engine(settings, Ec2(client, observer), node.eni_id)
-
-
-def item_names(inst: InstanceSettings, tables: list[str]) -> list[str]:
-    items = [f"vip {v}" for v in inst.vips]
-    items += [f"route {t} {d}" for t in sorted(tables) for d in inst.routes]
-    return items
-
-
-def items_at(inst: InstanceSettings, observed: Observed, eni_id: str) -> set[str]:
-    """The items (VIPs, routes) that are on eni_id in this observation."""
-    done = set()
-    for vip in inst.vips:
-        holder = observed.holders.get(vip)
-        if holder is not None and holder.eni_id == eni_id:
-            done.add(f"vip {vip}")
-    for table in observed.tables.values():
-        for dest in inst.routes:
-            route = table.routes.get(dest)
-            if route is not None and route.eni_id == eni_id:
-                done.add(f"route {table.table_id} {dest}")
-    return done
+    return Engine(settings, Ec2(client, observer), node_eni, enis)
 
 
 def select_tables(
@@ -149,20 +167,27 @@ def select_tables(
 
 
 class Engine:
-    def __init__(self, settings: Settings, ec2: Ec2, eni_id: str) -> None:
+    def __init__(
+        self, settings: Settings, ec2: Ec2, eni_id: str, enis: dict[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.ec2 = ec2
-        self.eni_id = eni_id
+        self.eni_id = eni_id  # the node's ENI: every instance's unless it names its own
+        self._enis = dict(enis or {})  # instance name -> its own ENI (multi-NIC node)
         self._subnets: dict[str, Subnet] = {}  # a subnet's CIDRs do not change under us
-        self._local: Eni | None = None  # our ENI's subnet and VPC do not change either
+        self._local: dict[str, Eni] = {}  # our ENIs' subnets and VPCs do not change either
         workers = settings.failover.max_concurrency
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ec2")
-        self._interface = settings.node.interface
+        self._macs: dict[str, str | None] = {}  # ENI -> its MAC in instance metadata
         self.ipv4_limit: tuple[str, int] | None = None  # see learn_ipv4_limit
-        self._imds: tuple[Imds, str] | Literal[False] | None = None
+        self._imds: Imds | Literal[False] | None = None
         self._users_lock = threading.Lock()
         self._users = 0
         self._retired = False
+
+    def eni_of(self, inst: InstanceSettings) -> str:
+        """The ENI inst moves to: its own (multi-NIC node), else the node's."""
+        return self._enis.get(inst.name) or inst.eni_id or self.eni_id
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -216,19 +241,35 @@ class Engine:
 
     # --- observe -------------------------------------------------------------------------
 
+    def _auto(self, inst: InstanceSettings) -> tuple[frozenset[str], frozenset[str]]:
+        """(group ENIs, destinations other instances list) for routes = "auto"."""
+        if not inst.auto_routes:
+            return frozenset(), frozenset()
+        claimed = {
+            d for i in self.settings.instances if i.name != inst.name for d in i.explicit_routes
+        }
+        return frozenset(self.settings.group.enis), frozenset(claimed)
+
     def observe(self, inst: InstanceSettings, deadline: Deadline) -> Observed:
         """Two rounds of concurrent Describe calls at most; one when the subnet is cached."""
-        local_f = self._pool.submit(self.ec2.describe_enis, [self.eni_id], deadline)
+        ours = self.eni_of(inst)
+        known = self._local.get(ours)
+        local_f = self._pool.submit(self.ec2.describe_enis, [ours], deadline)
         holders_fs = [
             self._pool.submit(
                 self.ec2.find_holders,
                 family,
                 deadline,
-                self._local.vpc_id if self._local is not None else None,
+                known.vpc_id if known is not None else None,
             )
             for family in (inst.ipv4_vips, inst.ipv6_vips)
             if family
         ]
+        eips_f: Future[dict[str, EipState]] | None = None
+        if inst.eips:
+            eips_f = self._pool.submit(
+                self.ec2.describe_addresses, [e.allocation_id for e in inst.eips], deadline
+            )
         tables_f: Future[dict[str, RouteTable]] | None = None
         if inst.routes and inst.route_tables is not None:
             tables_f = self._pool.submit(
@@ -238,7 +279,7 @@ class Engine:
             tables_f = self._pool.submit(
                 self.ec2.describe_route_tables, deadline, subnet_ids=inst.subnet_ids
             )
-        local = self._wait(local_f, deadline, "DescribeNetworkInterfaces")[self.eni_id]
+        local = self._wait(local_f, deadline, "DescribeNetworkInterfaces")[ours]
         if tables_f is None and inst.routes:
             tables_f = self._pool.submit(
                 self.ec2.describe_route_tables, deadline, subnet_ids=[local.subnet_id]
@@ -248,7 +289,7 @@ class Engine:
             subnet_f = self._pool.submit(self.ec2.describe_subnet, local.subnet_id, deadline)
             subnet = self._wait(subnet_f, deadline, "DescribeSubnets")
             self._subnets[local.subnet_id] = subnet
-        self._local = self._local or local  # its VPC narrows the next holder queries
+        self._local.setdefault(ours, local)  # its VPC narrows the next holder queries
         holders: dict[str, Eni] = {}
         for f in holders_fs:
             found: list[Eni] = self._wait(f, deadline, "DescribeNetworkInterfaces")
@@ -269,49 +310,72 @@ class Engine:
             if tables_f is not None
             else {}
         )
+        eips = self._wait(eips_f, deadline, "DescribeAddresses") if eips_f is not None else {}
+        auto_enis, claimed = self._auto(inst)
         return Observed(
-            local=local, subnet=subnet, holders=holders, tables=tables, ipv4_limit=self.ipv4_limit
+            local=local,
+            subnet=subnet,
+            holders=holders,
+            tables=tables,
+            ipv4_limit=self.ipv4_limit,
+            eips=eips,
+            auto_enis=auto_enis,
+            claimed=claimed,
         )
 
     def observe_all(
         self, instances: list[InstanceSettings], deadline: Deadline
     ) -> dict[str, Observed]:
-        """Every instance from two Describe calls (the reconcile loop's budget): all ENIs of
-        our subnet (VIPs can only live there) and all route tables of our VPC."""
-        if self._local is None:
-            self._local = self.ec2.describe_enis([self.eni_id], deadline)[self.eni_id]
-        local0 = self._local
-        subnet = self._subnets.get(local0.subnet_id)
-        if subnet is None:
-            subnet = self.ec2.describe_subnet(local0.subnet_id, deadline)
-            self._subnets[local0.subnet_id] = subnet
-        enis_f = self._pool.submit(self.ec2.describe_subnet_enis, local0.subnet_id, deadline)
-        needs_tables = any(i.routes for i in instances)
+        """Every instance from two Describe calls (the reconcile loop's budget), three with
+        Elastic IPs: all ENIs of our subnets (VIPs can only live there), all route tables of
+        our VPCs, and the configured Elastic IPs."""
+        ours = sorted({self.eni_of(i) for i in instances} | {self.eni_id})
+        if any(e not in self._local for e in ours):
+            self._local.update(self.ec2.describe_enis(ours, deadline))
+        subnet_ids = sorted({self._local[e].subnet_id for e in ours})
+        vpc_ids = sorted({self._local[e].vpc_id for e in ours})
+        for sid in subnet_ids:
+            if sid not in self._subnets:
+                self._subnets[sid] = self.ec2.describe_subnet(sid, deadline)
+        enis_f = self._pool.submit(self.ec2.describe_subnet_enis, subnet_ids, deadline)
         tables_f = (
-            self._pool.submit(self.ec2.describe_vpc_route_tables, local0.vpc_id, deadline)
-            if needs_tables
+            self._pool.submit(self.ec2.describe_vpc_route_tables, vpc_ids, deadline)
+            if any(i.routes for i in instances)
             else None
+        )
+        allocs = [e.allocation_id for i in instances for e in i.eips]
+        eips_f = (
+            self._pool.submit(self.ec2.describe_addresses, allocs, deadline) if allocs else None
         )
         enis = enis_f.result()
         all_tables = tables_f.result() if tables_f is not None else {}
-        local = next((e for e in enis if e.eni_id == self.eni_id), None)
-        if local is None:
-            raise ConfigError(f"node.eni_id: {self.eni_id} is no longer in {local0.subnet_id}")
-        self._local = local
+        all_eips = eips_f.result() if eips_f is not None else {}
+        by_id = {e.eni_id: e for e in enis}
+        for e in ours:
+            if e not in by_id:
+                raise ConfigError(f"{e} is no longer in {self._local[e].subnet_id}")
+            self._local[e] = by_id[e]
         out = {}
         for inst in instances:
+            local = by_id[self.eni_of(inst)]
             holders = {}
             for eni in enis:
+                if eni.vpc_id != local.vpc_id:
+                    continue
                 for addr in (*eni.private_ipv4s, *eni.ipv6s):
                     if addr in inst.vips and (addr not in holders or eni is local):
                         holders[addr] = eni
             tables = select_tables(inst, all_tables, local.subnet_id) if inst.routes else {}
+            auto_enis, claimed = self._auto(inst)
             out[inst.name] = Observed(
                 local=local,
-                subnet=subnet,
+                subnet=self._subnets[local.subnet_id],
                 holders=holders,
                 tables=tables,
                 ipv4_limit=self.ipv4_limit,
+                eips={e.allocation_id: all_eips[e.allocation_id] for e in inst.eips},
+                auto_enis=auto_enis,
+                claimed=claimed,
             )
         return out
 
@@ -330,6 +394,33 @@ class Engine:
         elif isinstance(action, ReplaceRoute):
             guard()
             self.ec2.replace_route(action.table_id, action.destination, action.eni_id, deadline)
+        elif isinstance(action, AssociateEip):
+            self._associate(action, deadline, guard)
+
+    def _associate(self, action: AssociateEip, deadline: Deadline, guard: Guard) -> None:
+        """AssociateAddress(AllowReassociation) is idempotent: a retry after a lost answer is
+        harmless. When the private address is a VIP this plan moved, EC2 may not count it as
+        ours for a moment (the move is asynchronous) and refuses the association: look, and
+        retry while the address is still on its way, within the deadline."""
+        delay = 0.05
+        while True:
+            guard()
+            try:
+                self.ec2.associate_address(
+                    action.allocation_id, action.eni_id, action.private_ip, deadline
+                )
+                return
+            except PermanentError:
+                held = self.ec2.describe_enis([action.eni_id], deadline)[action.eni_id]
+                if (
+                    not action.after_vip
+                    or action.private_ip in held.private_ipv4s
+                    or deadline.remaining() < delay
+                ):
+                    raise
+                log.debug("%s not on %s yet; retrying", action.private_ip, action.eni_id)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
 
     def _move_ipv6(self, action: MoveIpv6, deadline: Deadline, guard: Guard) -> None:
         ips = list(action.ips)
@@ -376,12 +467,13 @@ class Engine:
     ) -> Outcome:
         """Converge inst onto this node; never raises for a partial result, reports it."""
         the_plan, observed = self.plan(inst, deadline)
-        outcome = Outcome(instance=inst.name, eni_id=self.eni_id)
+        ours = self.eni_of(inst)
+        outcome = Outcome(instance=inst.name, eni_id=ours)
         outcome.planned = [a.describe() for a in the_plan.actions]
-        items = item_names(inst, list(observed.tables))
+        items = item_names(inst, observed)
         if the_plan.converged:
             outcome.seconds = deadline.elapsed()
-            log.info("%s: already converged on %s; no change", inst.name, self.eni_id)
+            log.info("%s: already converged on %s; no change", inst.name, ours)
             return outcome
         for line in outcome.planned:
             log.info("%s: %s", inst.name, line)
@@ -420,10 +512,10 @@ class Engine:
             )
             the_plan = again
             grace = Deadline(max(0.0, deadline.end + CONFIRM_GRACE - time.monotonic()))
-        at_ours = items_at(inst, final, self.eni_id) if final is not None else set()
-        before_items = items_at(inst, observed, self.eni_id)
+        at_ours = items_at(inst, final, ours) if final is not None else set()
+        before_items = items_at(inst, observed, ours)
         if superseded is None:
-            at_ours -= self._not_in_metadata(inst, at_ours - before_items, grace)
+            at_ours -= self._not_in_metadata(ours, inst, at_ours - before_items, grace)
         outcome.moved = sorted(at_ours - before_items)
         outcome.not_moved = [i for i in items if i not in at_ours]
         outcome.seconds = deadline.elapsed()
@@ -443,7 +535,16 @@ class Engine:
     ) -> tuple[Superseded | None, list[Action]]:
         """Run independent actions concurrently; errors go to the outcome. Returns what
         stopped us (if anything) and the actions that succeeded."""
-        futures = {a: self._pool.submit(self._run, a, deadline, guard) for a in the_plan.actions}
+        futures: dict[Action, Future[None]] = {}
+        for a in the_plan.actions:
+            if not (isinstance(a, AssociateEip) and a.after_vip):
+                futures[a] = self._pool.submit(self._run, a, deadline, guard)
+        moves = [f for a, f in futures.items() if isinstance(a, AssignPrivateIps)]
+        for a in the_plan.actions:
+            if isinstance(a, AssociateEip) and a.after_vip:
+                # Same step as the VIP move, but behind it: EC2 refuses to map an Elastic IP
+                # to an address the ENI does not hold yet.
+                futures[a] = self._pool.submit(self._after, moves, a, deadline, guard)
         superseded: Superseded | None = None
         done: list[Action] = []
         for action, fut in futures.items():
@@ -457,8 +558,16 @@ class Engine:
                 log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
         return superseded, done
 
+    def _after(
+        self, first: list[Future[None]], action: Action, deadline: Deadline, guard: Guard
+    ) -> None:
+        for f in first:
+            with contextlib.suppress(Exception):  # reported through the move's own future
+                self._wait(f, deadline, "the VIP move")
+        self._run(action, deadline, guard)
+
     def _not_in_metadata(
-        self, inst: InstanceSettings, moved: set[str], until: Deadline
+        self, eni_id: str, inst: InstanceSettings, moved: set[str], until: Deadline
     ) -> set[str]:
         """AWS documents instance metadata on the new owner as where a moved address is
         confirmed, and it lags the API: poll local-ipv4s/ipv6s of our MAC until every VIP we
@@ -467,7 +576,7 @@ class Engine:
         vips = {i.split(" ", 1)[1] for i in moved if i.startswith("vip ")}
         delay = 0.05
         while vips:
-            seen = self._metadata_addresses()
+            seen = self._metadata_addresses(eni_id)
             if seen is None:
                 return set()
             missing = vips - seen
@@ -484,18 +593,26 @@ class Engine:
             delay = min(delay * 2, 0.5)
         return set()
 
-    def _metadata_addresses(self) -> set[str] | None:
-        """Our MAC's addresses in instance metadata, or None when there is no metadata to ask
-        (decided once per engine: a node without IMDS must not pay for it every takeover)."""
+    def _metadata_addresses(self, eni_id: str) -> set[str] | None:
+        """eni_id's addresses in this instance's metadata, or None when there is no metadata
+        to ask (decided once per engine: a node without IMDS must not pay for it every
+        takeover). The MAC is found by ENI, not by OS interface: on a multi-NIC node each
+        instance confirms on its own ENI."""
         if self._imds is False:
             return None
         from awsfailover.errors import MetadataError
-        from awsfailover.imds import Imds, interface_mac
+        from awsfailover.imds import Imds
 
         try:
             if self._imds is None:
-                self._imds = (Imds(timeout=METADATA_TIMEOUT), interface_mac(self._interface))
-            imds, mac = self._imds
+                self._imds = Imds(timeout=METADATA_TIMEOUT)
+            imds = self._imds
+            if eni_id not in self._macs:
+                self._macs[eni_id] = imds.mac_for_eni(eni_id)
+            mac = self._macs[eni_id]
+            if mac is None:
+                log.info("%s is not an ENI of this instance in its metadata", eni_id)
+                return None
             base = f"network/interfaces/macs/{mac}/"
             v4 = imds.get(base + "local-ipv4s").split()
             v6 = imds.get(base + "ipv6s", missing_ok=True).split()
@@ -529,7 +646,7 @@ class Engine:
             if last is not None and (
                 make_plan(inst, last).converged
                 if want is None
-                else want <= items_at(inst, last, self.eni_id)
+                else want <= items_at(inst, last, self.eni_of(inst))
             ):
                 return last
             if not wait or deadline.remaining() < delay or time.monotonic() >= replan_at:

@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TextIO
 
@@ -23,7 +23,15 @@ from awsfailover.config import Settings
 from awsfailover.deadline import Deadline
 from awsfailover.engine import Engine, build_engine, resolve_node
 from awsfailover.errors import AwsError, ConfigError, PermanentError
-from awsfailover.iampolicy import DESCRIBE_ACTIONS, Requirement, Scope, requirements, statement
+from awsfailover.iampolicy import (
+    DESCRIBE_ACTIONS,
+    EIP_DESCRIBE_ACTIONS,
+    Requirement,
+    Scope,
+    requirements,
+    statement,
+)
+from awsfailover.plan import routes_in
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +50,25 @@ def table_routes(
     for inst in settings.instances:
         if not inst.routes:
             continue
-        if inst.route_tables is not None:
+        if inst.route_tables is not None and (engine is None or not inst.auto_routes):
+            # named tables: no AWS call (routes = "auto" without AWS: the tables alone)
             for t in inst.route_tables:
-                out.setdefault(t, []).extend(d for d in inst.routes if d not in out.get(t, []))
+                have = out.setdefault(t, [])
+                have.extend(d for d in inst.explicit_routes if d not in have)
             continue
         if engine is None:
             problems.append(f"instance {inst.name} selects its route tables by subnet")
             continue
         try:
-            tables = engine.observe(inst, deadline).tables
+            observed = engine.observe(inst, deadline)
         except (PermanentError, ConfigError) as err:
             problems.append(f"instance {inst.name}: cannot discover its route tables: {err}")
             continue
-        for t, table in tables.items():
+        for t, table in observed.tables.items():
             have = out.setdefault(t, [])
-            have.extend(d for d in inst.routes if d in table.routes and d not in have)
+            have.extend(
+                d for d in routes_in(inst, table, observed) if d in table.routes and d not in have
+            )
     return out, problems
 
 
@@ -71,8 +83,7 @@ def group_scope(
     role: str | None = None,
 ) -> Scope:
     enis = {*settings.group.enis, *extra_enis}
-    if settings.node.eni_id:
-        enis.add(settings.node.eni_id)
+    enis.update(e for e in (settings.node.eni_id, *(i.eni_id for i in settings.instances)) if e)
     try:
         return Scope(
             region=region,
@@ -83,6 +94,7 @@ def group_scope(
             ipv6=any(i.ipv6_vips for i in settings.instances),
             tag=tag if tag is not None else settings.group.tag,
             role=role,
+            eips=tuple(sorted({e.allocation_id for i in settings.instances for e in i.eips})),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
@@ -210,7 +222,10 @@ def dry_runs(ec2: Ec2, scope: Scope, eni_id: str, tables: dict[str, list[str]]) 
         "ec2:DescribeInstances": lambda: c.describe_instances(DryRun=True),
         "ec2:DescribeInstanceTypes": lambda: c.describe_instance_types(DryRun=True),
     }
-    assert set(describe) == set(DESCRIBE_ACTIONS)  # one requirement list: check every one
+    if scope.eips:
+        describe["ec2:DescribeAddresses"] = lambda: c.describe_addresses(DryRun=True)
+    # one requirement list: check every one
+    assert set(describe) == {*DESCRIBE_ACTIONS, *(EIP_DESCRIBE_ACTIONS if scope.eips else ())}
     for action, fn in describe.items():
         result, detail = _dry_run_result(fn, action.split(":")[1], "*")
         rows.append(Row(action, "*", "dry-run", result, detail))
@@ -226,6 +241,21 @@ def dry_runs(ec2: Ec2, scope: Scope, eni_id: str, tables: dict[str, list[str]]) 
             rtb,
         )
         rows.append(Row("ec2:ReplaceRoute", arn, "dry-run", result, detail))
+    for alloc in sorted(scope.eips):
+        # to the primary address of our ENI: DryRun asks for permission on the elastic-ip and
+        # the network-interface, whatever the addresses' state
+        result, detail = _dry_run_result(
+            partial(
+                ec2.client.associate_address,
+                AllocationId=alloc,
+                NetworkInterfaceId=eni_id,
+                AllowReassociation=True,
+                DryRun=True,
+            ),
+            "AssociateAddress",
+            alloc,
+        )
+        rows.append(Row("ec2:AssociateAddress", scope.eip_arn(alloc), "dry-run", result, detail))
     return rows
 
 
@@ -272,7 +302,10 @@ def check_iam(settings: Settings, principal_override: str | None, out: TextIO = 
             rows = [
                 Row(r.action, r.resource, "simulate", UNVERIFIED, "no simulate permission")
                 for r in reqs
-                if not (r.action in DESCRIBE_ACTIONS or r.action == "ec2:ReplaceRoute")
+                if not (
+                    r.action in (*DESCRIBE_ACTIONS, *EIP_DESCRIBE_ACTIONS)
+                    or r.action in ("ec2:ReplaceRoute", "ec2:AssociateAddress")
+                )
             ]
         rows += dry_runs(engine.ec2, scope, node.eni_id, tables)
     finally:
@@ -307,6 +340,7 @@ class PolicyArgs:
     tag: str | None
     role: str | None
     ipv6: bool
+    eips: list[str] = field(default_factory=list)
 
 
 def policy_scope(settings: Settings | None, args: PolicyArgs) -> Scope:
@@ -330,6 +364,7 @@ def policy_scope(settings: Settings | None, args: PolicyArgs) -> Scope:
                 ipv6=args.ipv6,
                 tag=tag,
                 role=args.role,
+                eips=tuple(sorted(set(args.eips))),
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
@@ -366,4 +401,9 @@ def policy_scope(settings: Settings | None, args: PolicyArgs) -> Scope:
     )
     if args.ipv6 and not scope.ipv6:
         scope = Scope(**{**scope.__dict__, "ipv6": True})
+    if args.eips:
+        try:
+            scope = Scope(**{**scope.__dict__, "eips": tuple(sorted({*scope.eips, *args.eips}))})
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     return scope

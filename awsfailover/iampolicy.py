@@ -27,17 +27,24 @@ DESCRIBE_ACTIONS = (
 IPV4_ACTIONS = ("ec2:AssignPrivateIpAddresses",)  # AllowReassignment: no unassign needed
 IPV6_ACTIONS = ("ec2:AssignIpv6Addresses", "ec2:UnassignIpv6Addresses")
 ROUTE_ACTIONS = ("ec2:ReplaceRoute",)
+EIP_DESCRIBE_ACTIONS = ("ec2:DescribeAddresses",)  # only when Elastic IPs are configured
+# AssociateAddress is authorised on the elastic-ip AND on the network-interface it maps to
+# (Service Authorization Reference, Amazon EC2): both ARN lists, nothing account-wide.
+EIP_ACTIONS = ("ec2:AssociateAddress",)
 SELF_CHECK_ACTIONS = ("iam:GetRole", "iam:SimulatePrincipalPolicy")
 
 SID_DESCRIBE = "ObserveNetworkState"
 SID_IPV4 = "MoveIpv4VipsBetweenGroupEnis"
 SID_IPV6 = "MoveIpv6VipsBetweenGroupEnis"
 SID_ROUTES = "SteerRoutesToGroupEnis"
+SID_EIP = "ReassociateElasticIpsToGroupEnis"
+SID_EIP_ENI = "ReassociateElasticIpsToTaggedEnis"
 SID_SELF_CHECK = "PreflightSelfCheck"
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
 _RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
+_EIPALLOC_RE = re.compile(r"^eipalloc-[0-9a-f]{8,17}$")
 _TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _ROLE_RE = re.compile(r"^(/[\w+=,.@-]+)*/?[\w+=,.@-]{1,64}$")
 
@@ -64,6 +71,7 @@ class Scope:
     ipv6: bool = False
     tag: tuple[str, str] | None = None
     role: str | None = None
+    eips: tuple[str, ...] = ()  # allocation ids
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,12 +81,19 @@ class Scope:
         problems += [
             f"{r!r} is not a route table id" for r in self.route_tables if not _RTB_RE.match(r)
         ]
+        problems += [
+            f"{a!r} is not an Elastic IP allocation id"
+            for a in self.eips
+            if not _EIPALLOC_RE.match(a)
+        ]
         if self.tag is not None and not _TAG_KEY_RE.match(self.tag[0]):
             problems.append(f"tag key {self.tag[0]!r} is not a valid tag key")
         if self.role is not None and not _ROLE_RE.match(self.role):
             problems.append(f"role {self.role!r} is not a role name (optionally /path/name)")
-        if (self.ipv4 or self.ipv6) and not self.enis and self.tag is None:
-            problems.append("VIPs are configured but no group ENI is known (group.enis, --eni)")
+        if (self.ipv4 or self.ipv6 or self.eips) and not self.enis and self.tag is None:
+            problems.append(
+                "VIPs or Elastic IPs are configured but no group ENI is known (group.enis, --eni)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -88,6 +103,9 @@ class Scope:
 
     def eni_arn(self, eni: str) -> str:
         return f"arn:{self.partition}:ec2:{self.region}:{self.account}:network-interface/{eni}"
+
+    def eip_arn(self, allocation_id: str) -> str:
+        return f"arn:{self.partition}:ec2:{self.region}:{self.account}:elastic-ip/{allocation_id}"
 
     def route_table_arn(self, rtb: str) -> str:
         return f"arn:{self.partition}:ec2:{self.region}:{self.account}:route-table/{rtb}"
@@ -108,6 +126,8 @@ class Requirement:
 def requirements(scope: Scope, *, self_check: bool = True) -> list[Requirement]:
     """Every (action, concrete resource) the agent needs; check-iam evaluates exactly these."""
     out = [Requirement(SID_DESCRIBE, a, "*") for a in DESCRIBE_ACTIONS]
+    if scope.eips:
+        out += [Requirement(SID_DESCRIBE, a, "*") for a in EIP_DESCRIBE_ACTIONS]
     enis = sorted(set(scope.enis))
     for flag, sid, actions in (
         (scope.ipv4, SID_IPV4, IPV4_ACTIONS),
@@ -120,6 +140,13 @@ def requirements(scope: Scope, *, self_check: bool = True) -> list[Requirement]:
         for a in ROUTE_ACTIONS
         for r in sorted(set(scope.route_tables))
     ]
+    if scope.eips:
+        out += [
+            Requirement(SID_EIP, a, scope.eip_arn(e))
+            for a in EIP_ACTIONS
+            for e in sorted(scope.eips)
+        ]
+        out += [Requirement(SID_EIP, a, scope.eni_arn(e)) for a in EIP_ACTIONS for e in enis]
     if self_check and scope.role is not None:
         out += [Requirement(SID_SELF_CHECK, a, scope.role_arn()) for a in SELF_CHECK_ACTIONS]
     return out
@@ -156,11 +183,17 @@ def build(scope: Scope) -> dict[str, Any]:
     for req in requirements(scope):
         by_sid.setdefault(req.sid, []).append(req)
     statements = []
-    for sid in (SID_DESCRIBE, SID_IPV4, SID_IPV6, SID_ROUTES, SID_SELF_CHECK):
+    for sid in (SID_DESCRIBE, SID_IPV4, SID_IPV6, SID_ROUTES, SID_EIP, SID_SELF_CHECK):
         tagged = scope.tag is not None and sid in (SID_IPV4, SID_IPV6)
         if tagged and ((sid == SID_IPV4 and scope.ipv4) or (sid == SID_IPV6 and scope.ipv6)):
             acts = IPV4_ACTIONS if sid == SID_IPV4 else IPV6_ACTIONS
             statements.append(_tag_statement(scope, sid, acts))
+        elif sid == SID_EIP and scope.eips and scope.tag is not None:
+            # the tag condition cannot sit on the elastic-ip ARNs (they carry no such tag):
+            # one statement for the addresses by ARN, one for the ENIs by tag
+            eips = [r for r in by_sid[sid] if ":elastic-ip/" in r.resource]
+            statements.append(statement(sid, eips))
+            statements.append(_tag_statement(scope, SID_EIP_ENI, EIP_ACTIONS))
         elif sid in by_sid:
             statements.append(statement(sid, by_sid[sid]))
     return {"Version": "2012-10-17", "Statement": statements}

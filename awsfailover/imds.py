@@ -123,6 +123,13 @@ class Imds:
     def region(self) -> str:
         return self._checked("placement/region", _REGION_RE, "a Region")
 
+    def mac_for_eni(self, eni_id: str) -> str | None:
+        """The MAC of eni_id among this instance's interfaces, or None if it is not one."""
+        for mac in _mac_lines(self.get("network/interfaces/macs/")):
+            if self.get(f"network/interfaces/macs/{mac}/interface-id", missing_ok=True) == eni_id:
+                return mac
+        return None
+
     def eni_for_mac(self, mac: str) -> str:
         try:
             return self._checked(
@@ -132,6 +139,14 @@ class Imds:
             raise MetadataError(
                 f"instance metadata has no interface with MAC {mac}: {exc}"
             ) from None
+
+
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def _mac_lines(listing: str) -> list[str]:
+    """The MACs of a macs/ listing; anything else is ignored (it goes into a path)."""
+    return [m for m in (w.rstrip("/").lower() for w in listing.split()) if _MAC_RE.match(m)][:64]
 
 
 def _short(exc: BaseException) -> str:

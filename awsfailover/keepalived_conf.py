@@ -157,6 +157,9 @@ def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: 
         # An instance's VRRP family is that of its unicast addresses; VIPs of the other family
         # must sit in virtual_ipaddress_excluded (still added and removed, not advertised).
         family = ipaddress.ip_address(node.self_ip).version
+        # A multi-NIC node: VRRP speaks on the node's interface, the VIPs sit on the
+        # instance's own (its ENI is where EC2 moves them).
+        vip_iface = _word(inst.interface) if inst.interface else iface
         same = [v for v in inst.vips if ipaddress.ip_address(v).version == family]
         other = [v for v in inst.vips if ipaddress.ip_address(v).version != family]
         for block, vips in (("virtual_ipaddress", same), ("virtual_ipaddress_excluded", other)):
@@ -164,7 +167,7 @@ def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: 
                 out.append(f"    {block} {{")
                 for v in vips:
                     plen = 32 if ipaddress.ip_address(v).version == 4 else 128
-                    out.append(f"        {v}/{plen} dev {iface}")
+                    out.append(f"        {v}/{plen} dev {vip_iface}")
                 out.append("    }")
         out += [
             "    track_script {",

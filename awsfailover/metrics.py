@@ -77,6 +77,19 @@ class Metrics:
             "Unix time of the last reconcile whose Describe calls succeeded",
             registry=registry,
         )
+        self.items_here = Gauge(
+            "awsfailover_items_on_this_node",
+            "VIPs, Elastic IPs and routes of the instance on this node's ENI at the last "
+            "reconcile, against the instance's total (alert when the MASTER's is below it)",
+            ["instance", "kind"],
+            registry=registry,
+        )
+        self.items_total = Gauge(
+            "awsfailover_items",
+            "VIPs, Elastic IPs and routes the instance converges, at the last reconcile",
+            ["instance", "kind"],
+            registry=registry,
+        )
         self.handoffs = Counter(
             "awsfailover_transitions_total",
             "keepalived transitions received, by source",
@@ -98,6 +111,13 @@ class Metrics:
 
     def api_retry(self, operation: str, code: str) -> None:
         self.api_retries.labels(operation, code).inc()
+
+    def set_items(self, instance: str, here: set[str], total: list[str]) -> None:
+        for kind in ("vip", "eip", "route"):
+            self.items_here.labels(instance, kind).set(sum(i.startswith(kind + " ") for i in here))
+            self.items_total.labels(instance, kind).set(
+                sum(i.startswith(kind + " ") for i in total)
+            )
 
     def set_state(self, instance: str, state: str) -> None:
         for s in STATES:

@@ -31,6 +31,7 @@ class Subnet:
     vpc_id: str
     ipv4_cidr: str
     ipv6_cidrs: tuple[str, ...]
+    availability_zone: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,16 @@ class RouteTable:
 
 
 @dataclass(frozen=True)
+class EipState:
+    """An Elastic IP as DescribeAddresses reports it."""
+
+    allocation_id: str
+    public_ip: str
+    eni_id: str | None  # the ENI it is associated with, if any
+    private_ip: str | None  # the private address of that ENI it maps to
+
+
+@dataclass(frozen=True)
 class Observed:
     """What one round of Describe calls saw, for one instance."""
 
@@ -59,6 +70,11 @@ class Observed:
     tables: dict[str, RouteTable]
     # (instance type, IPv4 addresses per ENI) of our ENI's instance, when it has been looked up
     ipv4_limit: tuple[str, int] | None = None
+    eips: dict[str, EipState] = field(default_factory=dict)  # allocation id -> state
+    # routes = "auto": routes targeting one of these ENIs are the instance's, except the
+    # destinations another instance lists explicitly (claimed)
+    auto_enis: frozenset[str] = frozenset()
+    claimed: frozenset[str] = frozenset()
 
 
 # --- actions -------------------------------------------------------------------------------
@@ -114,7 +130,29 @@ class ReplaceRoute:
         )
 
 
-Action = AssignPrivateIps | MoveIpv6 | ReplaceRoute
+@dataclass(frozen=True)
+class AssociateEip:
+    """AssociateAddress(AllowReassociation=True) to our ENI and private address. after_vip:
+    the private address is a VIP this plan moves, so the association waits for that move."""
+
+    allocation_id: str
+    public_ip: str
+    eni_id: str
+    private_ip: str
+    previous: str
+    after_vip: bool = False
+
+    def items(self) -> set[str]:
+        return {f"eip {self.allocation_id}"}
+
+    def describe(self) -> str:
+        return (
+            f"associate-address {self.allocation_id} ({self.public_ip}) -> {self.eni_id} "
+            f"{self.private_ip} (was {self.previous})"
+        )
+
+
+Action = AssignPrivateIps | MoveIpv6 | ReplaceRoute | AssociateEip
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,17 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 
-from awsfailover.config import InstanceSettings
+from awsfailover.config import PRIMARY, EipSettings, InstanceSettings
 from awsfailover.errors import ConfigError
 from awsfailover.model import (
     Action,
     AssignPrivateIps,
+    AssociateEip,
     MoveIpv6,
     Observed,
     Plan,
     ReplaceRoute,
+    RouteTable,
 )
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -84,6 +86,56 @@ def check_room(inst: InstanceSettings, observed: Observed) -> None:
         )
 
 
+def routes_in(inst: InstanceSettings, table: RouteTable, observed: Observed) -> list[str]:
+    """The destinations inst owns in table: its list, or with routes = "auto" every static
+    route targeting a group ENI (ours included: a converged route stays selected) that no
+    other instance lists explicitly."""
+    if not inst.auto_routes:
+        return inst.explicit_routes
+    enis = observed.auto_enis | {observed.local.eni_id}
+    return sorted(
+        dest
+        for dest, route in table.routes.items()
+        if route.eni_id in enis and not route.propagated and dest not in observed.claimed
+    )
+
+
+def eip_private_ip(inst: InstanceSettings, eip: EipSettings, observed: Observed) -> str:
+    """The private address of our ENI this Elastic IP must map to."""
+    want = eip.private_ip
+    if isinstance(want, dict):
+        az = observed.subnet.availability_zone
+        if az not in want:
+            raise ConfigError(
+                f"instances.{inst.name}.eips: {eip.allocation_id} names no private_ip for "
+                f"{az or 'an unknown Availability Zone'} (subnet {observed.subnet.subnet_id} "
+                f"of {observed.local.eni_id})"
+            )
+        want = want[az]
+    if want is None:
+        return inst.ipv4_vips[0]  # config validation made sure there is one
+    if want == PRIMARY:
+        return observed.local.primary_ipv4
+    return want
+
+
+def check_eips(inst: InstanceSettings, observed: Observed) -> None:
+    """AWS refuses a private address the ENI does not hold: only a VIP this instance moves
+    here, or an address our ENI already holds, can carry the Elastic IP."""
+    for eip in inst.eips:
+        if eip.allocation_id not in observed.eips:
+            raise ConfigError(
+                f"instances.{inst.name}.eips: {eip.allocation_id} does not exist "
+                "(InvalidAllocationID.NotFound)"
+            )
+        private = eip_private_ip(inst, eip, observed)
+        if private not in inst.ipv4_vips and private not in observed.local.private_ipv4s:
+            raise ConfigError(
+                f"instances.{inst.name}.eips: {eip.allocation_id} maps to {private}, which is "
+                f"neither an IPv4 VIP of this instance nor an address of {observed.local.eni_id}"
+            )
+
+
 def check_routes(inst: InstanceSettings, observed: Observed) -> None:
     if inst.routes and not observed.tables:
         raise ConfigError(f"instances.{inst.name}: routes are listed but no route table selected")
@@ -94,7 +146,7 @@ def check_routes(inst: InstanceSettings, observed: Observed) -> None:
                 f"instances.{inst.name}.route_tables: {table.table_id} is in VPC "
                 f"{table.vpc_id}, not {observed.local.vpc_id} of {observed.local.eni_id}"
             )
-        for dest in inst.routes:
+        for dest in routes_in(inst, table, observed):
             if dest not in table.routes:
                 raise ConfigError(
                     f"instances.{inst.name}.routes: {dest} is not a route in {table.table_id}"
@@ -111,6 +163,7 @@ def plan(inst: InstanceSettings, observed: Observed) -> Plan:
     check_vips(inst, observed)
     check_room(inst, observed)
     check_routes(inst, observed)
+    check_eips(inst, observed)
     ours = observed.local.eni_id
     actions: list[Action] = []
 
@@ -141,9 +194,32 @@ def plan(inst: InstanceSettings, observed: Observed) -> Plan:
             )
         )
 
+    moving = dict(v4_moves)
+    for eip in inst.eips:
+        private = eip_private_ip(inst, eip, observed)
+        state = observed.eips[eip.allocation_id]
+        if state.eni_id == ours and state.private_ip == private:
+            continue
+        if private in moving and state.private_ip == private and state.eni_id == moving[private]:
+            # An Elastic IP follows its private address when AllowReassignment moves it
+            # (EC2 User Guide, "Multiple IP addresses"): the VIP move carries it, and the
+            # confirmation checks it did; a second round associates it if it did not.
+            continue
+        previous = f"{state.eni_id} {state.private_ip}" if state.eni_id else "unassociated"
+        actions.append(
+            AssociateEip(
+                allocation_id=eip.allocation_id,
+                public_ip=state.public_ip,
+                eni_id=ours,
+                private_ip=private,
+                previous=previous,
+                after_vip=private in moving,
+            )
+        )
+
     for table_id in sorted(observed.tables):
         table = observed.tables[table_id]
-        for dest in inst.routes:
+        for dest in routes_in(inst, table, observed):
             route = table.routes[dest]
             if route.eni_id != ours:
                 actions.append(
@@ -154,16 +230,50 @@ def plan(inst: InstanceSettings, observed: Observed) -> Plan:
     return Plan(instance=inst.name, eni_id=ours, actions=tuple(actions))
 
 
-def converged_on(inst: InstanceSettings, observed: Observed) -> str | None:
-    """The one ENI holding every VIP and targeted by every selected route, if there is one."""
-    owners: set[str | None] = set()
+def item_names(inst: InstanceSettings, observed: Observed) -> list[str]:
+    """Every item a takeover of inst converges: its VIPs, Elastic IPs and routes."""
+    items = [f"vip {v}" for v in inst.vips]
+    items += [f"eip {e.allocation_id}" for e in inst.eips]
+    items += [
+        f"route {t} {d}"
+        for t in sorted(observed.tables)
+        for d in routes_in(inst, observed.tables[t], observed)
+    ]
+    return items
+
+
+def _owners(inst: InstanceSettings, observed: Observed) -> dict[str, tuple[str | None, bool]]:
+    """item -> (the ENI it is on, whether it is on it the way this node wants it)."""
+    out: dict[str, tuple[str | None, bool]] = {}
     for vip in inst.vips:
         holder = observed.holders.get(vip)
-        owners.add(holder.eni_id if holder else None)
+        out[f"vip {vip}"] = (holder.eni_id if holder else None, True)
+    for eip in inst.eips:
+        state = observed.eips.get(eip.allocation_id)
+        if state is None:
+            out[f"eip {eip.allocation_id}"] = (None, False)
+            continue
+        try:
+            exact = state.private_ip == eip_private_ip(inst, eip, observed)
+        except ConfigError:
+            exact = False
+        out[f"eip {eip.allocation_id}"] = (state.eni_id, exact)
     for table in observed.tables.values():
-        for dest in inst.routes:
+        for dest in routes_in(inst, table, observed):
             route = table.routes.get(dest)
-            owners.add(route.eni_id if route else None)
+            out[f"route {table.table_id} {dest}"] = (route.eni_id if route else None, True)
+    return out
+
+
+def items_at(inst: InstanceSettings, observed: Observed, eni_id: str) -> set[str]:
+    """The items (VIPs, Elastic IPs, routes) that are on eni_id in this observation."""
+    return {i for i, (eni, exact) in _owners(inst, observed).items() if eni == eni_id and exact}
+
+
+def converged_on(inst: InstanceSettings, observed: Observed) -> str | None:
+    """The one ENI holding every VIP and Elastic IP and targeted by every selected route, if
+    there is one."""
+    owners = {eni for eni, _ in _owners(inst, observed).values()}
     if len(owners) == 1:
         (owner,) = owners
         return owner

@@ -140,6 +140,8 @@ MUTATING = (
     "UnassignPrivateIpAddresses",
     "CreateRoute",
     "DeleteRoute",
+    "AssociateAddress",
+    "DisassociateAddress",
 )
 
 

@@ -166,3 +166,55 @@ def test_tag_scoped_policy_passes_only_with_the_tag(
     )
     r = node.run("check-iam", env=env)
     assert r.code == 0, r.out
+
+
+# --- Elastic IPs: AssociateAddress on the allocation and on the group's ENIs ------------------
+
+
+def eip_node(world: World, tmp_path: Path) -> tuple[Node, Any]:
+    from awsfailover.sim.world import add_public_side
+
+    pub = add_public_side(world)
+    enis = ", ".join(f'"{e}"' for e in (world.eni_a, world.eni_b, pub.eni_a, pub.eni_b))
+    extra = f'[group]\nenis = [{enis}]\naccount_id = "{ACCOUNT}"\n'
+    inst = pub.instance_toml("PUB", eni=pub.eni_b)
+    return Node(world, world.eni_b, tmp_path, "b", instances=inst, extra=extra), pub
+
+
+def test_eip_policy_passes_and_the_role_reassociates(
+    sim: SimClient, world: World, tmp_path: Path
+) -> None:
+    from awsfailover.sim.world import PUBLIC_VIP, ec2_client, eip_association
+
+    node, pub = eip_node(world, tmp_path)
+    policy = generated(node)
+    eip_st = next(s for s in policy["Statement"] if s["Sid"] == "ReassociateElasticIpsToGroupEnis")
+    assert pairs(eip_st) == {
+        ("ec2:AssociateAddress", f"arn:aws:ec2:{REGION}:{ACCOUNT}:elastic-ip/{pub.allocation_id}"),
+        *(
+            ("ec2:AssociateAddress", f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/{e}")
+            for e in (world.eni_a, world.eni_b, pub.eni_a, pub.eni_b)
+        ),
+    }
+    env = role_env(sim.url, json.dumps(policy))
+    r = node.run("check-iam", env=env)
+    assert r.code == 0, r.out + r.err
+    assert ("ec2:AssociateAddress", eip_st["Resource"][0], "dry-run", "allowed") in rows(r.out)
+    assert ("ec2:DescribeAddresses", "*", "dry-run", "allowed") in rows(r.out)
+    # the association is made by AssociateAddress (not carried by the VIP move)
+    ec2 = ec2_client(sim.url)
+    assoc = ec2.describe_addresses(AllocationIds=[pub.allocation_id])["Addresses"][0]
+    ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+    r = node.master("PUB", env=env)
+    assert r.code == 0, r.err
+    assert eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP)
+
+
+def test_eip_statement_removed_is_named(sim: SimClient, world: World, tmp_path: Path) -> None:
+    node, _pub = eip_node(world, tmp_path)
+    policy = generated(node)
+    removed = next(s for s in policy["Statement"] if s["Sid"] == "ReassociateElasticIpsToGroupEnis")
+    policy["Statement"].remove(removed)
+    r = node.run("check-iam", env=role_env(sim.url, json.dumps(policy)))
+    assert r.code == 1, r.out + r.err
+    assert denied(r.out) == pairs(removed)

@@ -26,16 +26,21 @@ from awsfailover.sim.iameval import Decision, Policy, PolicyNotSupported, evalua
 _CRED_RE = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
 # The EC2 actions whose resource-level permissions awsfailover relies on. Every other EC2
-# action is authorised against "*", as Describe* are on AWS.
+# action is authorised against "*", as Describe* are on AWS. An action on several resources
+# must be allowed on each (AssociateAddress: the elastic-ip and the network-interface, "Actions,
+# resources, and condition keys for Amazon EC2", Service Authorization Reference).
+_ENI = (("network-interface", "NetworkInterfaceId"),)
+_RTB = (("route-table", "RouteTableId"),)
 _EC2_RESOURCE = {
-    "AssignPrivateIpAddresses": ("network-interface", "NetworkInterfaceId"),
-    "UnassignPrivateIpAddresses": ("network-interface", "NetworkInterfaceId"),
-    "AssignIpv6Addresses": ("network-interface", "NetworkInterfaceId"),
-    "UnassignIpv6Addresses": ("network-interface", "NetworkInterfaceId"),
-    "ModifyNetworkInterfaceAttribute": ("network-interface", "NetworkInterfaceId"),
-    "ReplaceRoute": ("route-table", "RouteTableId"),
-    "CreateRoute": ("route-table", "RouteTableId"),
-    "DeleteRoute": ("route-table", "RouteTableId"),
+    "AssignPrivateIpAddresses": _ENI,
+    "UnassignPrivateIpAddresses": _ENI,
+    "AssignIpv6Addresses": _ENI,
+    "UnassignIpv6Addresses": _ENI,
+    "ModifyNetworkInterfaceAttribute": _ENI,
+    "ReplaceRoute": _RTB,
+    "CreateRoute": _RTB,
+    "DeleteRoute": _RTB,
+    "AssociateAddress": (("elastic-ip", "AllocationId"), *_ENI),
 }
 
 _EC2_ERROR = (
@@ -182,11 +187,14 @@ class IamEnforcer:
     ) -> str | None:
         """None when allowed, else the error body AWS would send."""
         if service == "ec2":
-            resource, context = _ec2_target(assumed.account_id, region, action, params)
+            targets = _ec2_targets(assumed.account_id, region, action, params)
         else:
-            resource, context = _iam_target(assumed.account_id, region, action, params), {}
-        decision = self.decide(assumed, f"{service}:{action}", resource, context)
-        if decision.allowed:
+            targets = [(_iam_target(assumed.account_id, region, action, params), {})]
+        for resource, context in targets:
+            decision = self.decide(assumed, f"{service}:{action}", resource, context)
+            if not decision.allowed:
+                break
+        else:
             return None
         message = (
             f"User: {assumed.arn} is not authorized to perform: {service}:{action} on "
@@ -231,19 +239,18 @@ def _rid() -> str:
     return f"sim-{time.monotonic_ns():x}"
 
 
-def _ec2_target(
+def _ec2_targets(
     account: str, region: str, action: str, params: dict[str, str]
-) -> tuple[str, dict[str, str]]:
-    kind = _EC2_RESOURCE.get(action)
-    if kind is None:
-        return "*", {}
-    rtype, param = kind
-    rid = params.get(param, "")
-    arn = f"arn:{partition_of(region)}:ec2:{region}:{account}:{rtype}/{rid}"
+) -> list[tuple[str, dict[str, str]]]:
     from moto.ec2.models import ec2_backends
 
-    tags = ec2_backends[account][region].tags.get(rid, {})
-    return arn, {f"ec2:ResourceTag/{k}": v for k, v in tags.items()}
+    out: list[tuple[str, dict[str, str]]] = []
+    for rtype, param in _EC2_RESOURCE.get(action, ()):
+        rid = params.get(param, "")
+        arn = f"arn:{partition_of(region)}:ec2:{region}:{account}:{rtype}/{rid}"
+        tags = ec2_backends[account][region].tags.get(rid, {})
+        out.append((arn, {f"ec2:ResourceTag/{k}": v for k, v in tags.items()}))
+    return out or [("*", {})]
 
 
 def _iam_target(account: str, region: str, action: str, params: dict[str, str]) -> str:

@@ -20,6 +20,7 @@ from awsfailover.sim.faults import Environ, FaultMiddleware, Faults, StartRespon
 CONTROL_PREFIX = "/_sim/"
 # http://ENDPOINT/_imds/<eni-id>/ is IMDSv2 as the instance owning that ENI sees it: point
 # AWS_EC2_METADATA_SERVICE_ENDPOINT there. Addresses come from strict.metadata_addresses.
+# A multi-NIC instance: /_imds/<eni-id>+<eni-id>/, one MAC per ENI, the first is eth0's.
 IMDS_PREFIX = "/_imds/"
 _IMDS_TOKEN = "sim-imds-token"  # noqa: S105 - a fake token for a fake IMDS
 
@@ -27,21 +28,21 @@ _IMDS_TOKEN = "sim-imds-token"  # noqa: S105 - a fake token for a fake IMDS
 def metadata_view(environ: Environ, start_response: StartResponse, rest: str) -> Iterable[bytes]:
     from moto.ec2.models import ec2_backends
 
-    eni_id, _, path = rest.partition("/")
+    eni_ids, _, path = rest.partition("/")
     method = environ["REQUEST_METHOD"]
     body: str | None = None
     if method == "PUT" and path == "latest/api/token":
         body = _IMDS_TOKEN
     elif method == "GET" and environ.get("HTTP_X_AWS_EC2_METADATA_TOKEN") == _IMDS_TOKEN:
         found = [
-            (region, b.enis[eni_id])
+            (region, [b.enis[e] for e in eni_ids.split("+")])
             for region, b in ec2_backends["123456789012"].items()
-            if eni_id in b.enis
+            if all(e in b.enis for e in eni_ids.split("+"))
         ]
         md = "latest/meta-data/"
         if found and path.startswith(md):
-            region, eni = found[0]
-            body = _metadata(region, eni, path[len(md) :])
+            region, enis = found[0]
+            body = _metadata(region, enis, path[len(md) :])
     elif method == "GET":
         start_response("401 Unauthorized", [("Content-Length", "0")])
         return [b""]
@@ -53,16 +54,17 @@ def metadata_view(environ: Environ, start_response: StartResponse, rest: str) ->
     return [out]
 
 
-def _metadata(region: str, eni: Any, path: str) -> str | None:
-    """The few keys awsfailover reads. Any MAC under macs/ is this ENI's (the test host's
-    interface has its own MAC)."""
+def _metadata(region: str, enis: list[Any], path: str) -> str | None:
+    """The few keys awsfailover reads. A MAC that is none of the ENIs' is the first ENI's (the
+    test host's interface has its own MAC)."""
     if path == "placement/region":
         return region
     if path == "network/interfaces/macs/":
-        return f"{eni.mac_address}/"
+        return "\n".join(f"{e.mac_address}/" for e in enis)
     parts = path.split("/")
     if len(parts) != 5 or parts[:3] != ["network", "interfaces", "macs"]:
         return None
+    eni = next((e for e in enis if e.mac_address == parts[3]), enis[0])
     v4, v6 = strict.metadata_addresses(eni)
     return {
         "interface-id": eni.id,

@@ -187,3 +187,59 @@ def route_targets(ec2: EC2Client, rtb: str) -> dict[str, str]:
         )
         out[str(dest)] = str(r.get("NetworkInterfaceId") or r.get("GatewayId"))
     return out
+
+
+PUBLIC_VIP = "10.0.4.100"
+
+
+@dataclass
+class PublicSide:
+    """The public side of the pair: each node's second ENI (a two-NIC appliance), in subnet
+    "pub" 10.0.4.0/24 of the same AZ; the public VIP and its Elastic IP start on node A's."""
+
+    subnet: str
+    eni_a: str
+    eni_b: str
+    allocation_id: str
+    public_ip: str
+
+    def instance_toml(self, name: str = "PUB", *, eni: str | None = None, extra: str = "") -> str:
+        own = f'eni_id = "{eni}"\n' if eni else ""
+        return (
+            f'[[instances]]\nname = "{name}"\nvips = ["{PUBLIC_VIP}"]\n{own}'
+            f'eips = [{{ allocation_id = "{self.allocation_id}" }}]\n{extra}\n'
+        )
+
+
+def add_public_side(world: World) -> PublicSide:
+    ec2 = ec2_client(world.endpoint_url)
+    subnet = ec2.create_subnet(
+        VpcId=world.vpc_id, CidrBlock="10.0.4.0/24", AvailabilityZone=f"{REGION}a"
+    )["Subnet"]["SubnetId"]
+    enis = [
+        ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress=ip)["NetworkInterface"][
+            "NetworkInterfaceId"
+        ]
+        for ip in ("10.0.4.10", "10.0.4.11")
+    ]
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=enis[0], PrivateIpAddresses=[PUBLIC_VIP])
+    eip = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(
+        AllocationId=eip["AllocationId"],
+        NetworkInterfaceId=enis[0],
+        PrivateIpAddress=PUBLIC_VIP,
+        AllowReassociation=True,
+    )
+    return PublicSide(
+        subnet=subnet,
+        eni_a=enis[0],
+        eni_b=enis[1],
+        allocation_id=eip["AllocationId"],
+        public_ip=eip["PublicIp"],
+    )
+
+
+def eip_association(ec2: EC2Client, allocation_id: str) -> tuple[str | None, str | None]:
+    """(ENI, private address) the Elastic IP maps to."""
+    a = ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
+    return a.get("NetworkInterfaceId"), a.get("PrivateIpAddress")
