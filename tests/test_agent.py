@@ -380,3 +380,52 @@ def test_metrics_and_healthz_over_http(env, tmp_path: Path):
         except urllib.error.HTTPError as exc:
             assert exc.code == 503
         sim.set_faults()
+
+
+def test_two_nic_agent_reconciles_eips_in_one_more_describe(env, tmp_path: Path):
+    """A two-NIC node: VI_1 on the private ENI, PUB (VIP + Elastic IP) on the public one.
+    Reconcile reads both subnets' ENIs in one call, the tables, and the Elastic IPs in one
+    DescribeAddresses; a disassociated Elastic IP is drift, repaired with AssociateAddress."""
+    from awsfailover.sim.world import PUBLIC_VIP, add_public_side, eip_association
+
+    sim, world = env
+    pub = add_public_side(world)
+    instances = world.instance_toml("VI_1") + pub.instance_toml("PUB", eni=pub.eni_b)
+    cfg = write_config(world, world.eni_b, tmp_path, "b", instances=instances)
+    ec2 = ec2_client(world.endpoint_url)
+    with Running(make_agent(cfg)) as agent:
+        agent.dispatch(Transition("INSTANCE", "PUB", "MASTER"), "test")
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        assert wait_for(
+            lambda: (
+                agent.workers["PUB"].idle()
+                and eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP)
+                and holder(ec2, VIP4) == [world.eni_b]
+            )
+        )
+        assert wait_for(agent.workers["VI_1"].idle)
+        sim.reset_calls()
+        assert agent.reconcile()
+        describes = {op: n for op, n in sim.calls().items() if op.startswith("Describe")}
+        # 4 ENIs in the two subnets and 4 tables: 2 pages of 2 each (AWS: one page each)
+        assert describes == {
+            "DescribeNetworkInterfaces": 2,
+            "DescribeRouteTables": 2,
+            "DescribeAddresses": 1,
+        }, describes
+        assert sample(agent, "awsfailover_items_on_this_node", instance="PUB", kind="eip") == 1
+        assert sample(agent, "awsfailover_items", instance="PUB", kind="eip") == 1
+        assoc = ec2.describe_addresses(AllocationIds=[pub.allocation_id])["Addresses"][0]
+        ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+        assert agent.reconcile()
+        assert sample(agent, "awsfailover_items_on_this_node", instance="PUB", kind="eip") == 0
+        assert wait_for(lambda: eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP))
+        assert wait_for(
+            lambda: sample(agent, "awsfailover_drift_repairs_total", instance="PUB") == 1
+        )
+        assert (
+            sample(
+                agent, "awsfailover_ec2_api_calls_total", operation="AssociateAddress", outcome="ok"
+            )
+            == 1
+        )

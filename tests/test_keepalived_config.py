@@ -75,6 +75,33 @@ def test_rendered_config_passes_keepalived_config_test(
     assert "virtual_ipaddress_excluded" in r.out
 
 
+def test_two_nic_node_puts_each_instances_vips_on_its_own_interface(
+    world: World, tmp_path: Path, netns: str
+) -> None:
+    """VRRP speaks on the node's interface; the public instance's VIP sits on eth1, the ENI
+    EC2 moves it to."""
+    from awsfailover.sim.world import PUBLIC_VIP, add_public_side
+
+    pub = add_public_side(world)
+    inst = world.instance_toml("VI_1") + pub.instance_toml("PUB", extra='interface = "eth1"\n')
+    n = Node(world, world.eni_a, tmp_path, "a", instances=inst)
+    n.config.write_text(n.config.read_text().replace('interface = "lo"', 'interface = "eth0"'))
+    r = n.run("keepalived-config", "--self", "10.0.1.10", "--peer", "10.0.1.11")
+    assert r.code == 0, r.err
+    assert f"{PUBLIC_VIP}/32 dev eth1" in r.out
+    assert "10.0.1.100/32 dev eth0" in r.out
+    assert r.out.count("    interface eth0") == 2  # both instances advertise on eth0
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(r.out)
+    test = subprocess.run(
+        ["ip", "netns", "exec", netns, "keepalived", "--config-test", "-f", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert test.returncode == 0, test.stdout + test.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
