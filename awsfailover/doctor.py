@@ -15,7 +15,7 @@ from typing import Any, TextIO, TypeVar
 from awsfailover.aws import Ec2, make_ec2_client
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
-from awsfailover.engine import resolve_node, select_tables
+from awsfailover.engine import instance_enis, resolve_node, select_tables
 from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, MetadataError
 from awsfailover.model import RouteTable
 
@@ -47,6 +47,8 @@ class Facts:
     imds_needed: bool
     agent_health: str | None  # None when healthy, "" when not expected, else the error
     missing_enis: list[str] = field(default_factory=list)
+    instance_enis: dict[str, str] = field(default_factory=dict)  # instance -> its ENI here
+    addresses: dict[str, Any] = field(default_factory=dict)  # allocation id -> DescribeAddresses
     # probe -> why it could not look (a denied action): fails the checks that need it only
     failed_probes: dict[str, str] = field(default_factory=dict)
 
@@ -58,7 +60,13 @@ def _all_vips(settings: Settings) -> list[str]:
     return [v for i in settings.instances for v in i.vips]
 
 
+def _own(inst: InstanceSettings, f: Facts) -> str:
+    return f.instance_enis.get(inst.name, f.own_eni)
+
+
 def check_enis_share_subnet(settings: Settings, f: Facts) -> list[Line]:
+    """A VIP moves within one subnet only: each instance's VIPs need at least two group ENIs
+    in the subnet of the instance's ENI here (on a multi-NIC node, per instance)."""
     name = "enis"
     out = [
         Line(FAIL, name, f"group ENI {e} does not exist", "fix group.enis in the config")
@@ -73,24 +81,42 @@ def check_enis_share_subnet(settings: Settings, f: Facts) -> list[Line]:
                 "list every member's ENI in group.enis",
             )
         )
-    subnets = sorted({e["SubnetId"] for e in f.enis.values()})
     if not _all_vips(settings):
+        subnets = sorted({e["SubnetId"] for e in f.enis.values()})
         out.append(Line(PASS, name, f"routes only; ENIs in {', '.join(subnets)}"))
         return out
-    if len(subnets) > 1:
-        by = ", ".join(f"{k} in {v['SubnetId']}" for k, v in sorted(f.enis.items()))
+    stray = _stray(settings, f)
+    if stray:
+        by = ", ".join(f"{e} in {f.enis[e]['SubnetId']}" for e in stray)
         out.append(
             Line(
                 FAIL,
                 name,
-                f"the group's ENIs are in different subnets ({by}); a VIP (secondary IP) "
-                "moves within one subnet only",
-                "put every member's ENI in one subnet, or fail over across AZs with "
-                "routes only (no vips)",
+                f"the group's ENIs are in different subnets ({by}) and every instance has VIPs; "
+                "a VIP (secondary IP) moves within one subnet only",
+                "put every member's ENI in one subnet, or fail over across AZs with routes "
+                "and Elastic IPs only (no vips)",
             )
         )
-    else:
-        out.append(Line(PASS, name, f"{len(f.enis)} ENIs share subnet {subnets[0]}"))
+    for inst in settings.instances:
+        own = _own(inst, f)
+        if not inst.vips or own not in f.enis:
+            continue
+        subnet = f.enis[own]["SubnetId"]
+        peers = sorted(e for e, raw in f.enis.items() if raw["SubnetId"] == subnet)
+        if len(peers) < 2 and settings.group.enis:
+            out.append(
+                Line(
+                    FAIL,
+                    name,
+                    f"{inst.name}: no other group ENI is in subnet {subnet} of {own}; a VIP "
+                    "(secondary IP) moves within one subnet only",
+                    "put a member's ENI in that subnet (group.enis), or fail over across AZs "
+                    "with routes and Elastic IPs only (no vips)",
+                )
+            )
+        else:
+            out.append(Line(PASS, name, f"{inst.name}: {', '.join(peers)} share subnet {subnet}"))
     return out
 
 
@@ -104,25 +130,112 @@ def _in_subnet(vip: str, subnet: Any) -> bool:
     )
 
 
+def _stray(settings: Settings, f: Facts) -> list[str]:
+    """Group ENIs in a subnet none of this node's instance ENIs is in. Only a routes-only or
+    Elastic-IP-only instance (a pair across AZs) can use them; with VIPs everywhere they are
+    a member that could never take the VIPs."""
+    if any(not i.vips for i in settings.instances):
+        return []
+    mine = {f.enis[_own(i, f)]["SubnetId"] for i in settings.instances if _own(i, f) in f.enis}
+    return sorted(e for e, raw in f.enis.items() if raw["SubnetId"] not in mine)
+
+
+def _same_subnet_enis(inst: InstanceSettings, f: Facts) -> list[str]:
+    own = _own(inst, f)
+    if own not in f.enis:
+        return []
+    subnet = f.enis[own]["SubnetId"]
+    return sorted(e for e, raw in f.enis.items() if raw["SubnetId"] == subnet)
+
+
 def check_vips_in_subnet(settings: Settings, f: Facts) -> list[Line]:
     out = []
-    for vip in _all_vips(settings):
-        outside = [
-            f"{eni} ({raw['SubnetId']})"
-            for eni, raw in sorted(f.enis.items())
-            if not _in_subnet(vip, f.subnets[raw["SubnetId"]])
-        ]
-        if outside:
+    for inst in settings.instances:
+        for vip in inst.vips:
+            outside = [
+                f"{eni} ({f.enis[eni]['SubnetId']})"
+                for eni in sorted({*_same_subnet_enis(inst, f), *_stray(settings, f)})
+                if not _in_subnet(vip, f.subnets[f.enis[eni]["SubnetId"]])
+            ]
+            if outside:
+                out.append(
+                    Line(
+                        FAIL,
+                        "vip-subnet",
+                        f"VIP {vip} is outside the subnet of {', '.join(outside)}",
+                        "choose a VIP inside the members' subnet CIDR",
+                    )
+                )
+            else:
+                out.append(
+                    Line(PASS, "vip-subnet", f"VIP {vip} lies in the subnet of {_own(inst, f)}")
+                )
+    return out
+
+
+def check_eips(settings: Settings, f: Facts) -> list[Line]:
+    """Each Elastic IP exists and maps, on this node, to an address its instance's ENI holds
+    or will hold (a VIP of the instance, or an address of the ENI in this node's AZ)."""
+    out = []
+    for inst in settings.instances:
+        own = _own(inst, f)
+        for eip in inst.eips:
+            alloc = eip.allocation_id
+            raw = f.addresses.get(alloc)
+            if raw is None:
+                out.append(
+                    Line(
+                        FAIL,
+                        "eip",
+                        f"{inst.name}: Elastic IP {alloc} does not exist in this Region",
+                        "allocate it (terraform: aws_eip) or fix instances.eips",
+                    )
+                )
+                continue
+            eni_raw = f.enis.get(own)
+            subnet = f.subnets.get(eni_raw["SubnetId"]) if eni_raw else None
+            want = eip.private_ip
+            if isinstance(want, dict):
+                az = (subnet or {}).get("AvailabilityZone", "")
+                if az not in want:
+                    out.append(
+                        Line(
+                            FAIL,
+                            "eip",
+                            f"{inst.name}: {alloc} names no private_ip for {az or 'this AZ'}",
+                            f"add {az or 'this node AZ'} to instances.{inst.name}.eips.private_ip",
+                        )
+                    )
+                    continue
+                want = want[az]
+            if want == "primary" and eni_raw is not None:
+                want = eni_raw.get("PrivateIpAddress")
+            want = want or (inst.ipv4_vips[0] if inst.ipv4_vips else None)
+            held = {a["PrivateIpAddress"] for a in (eni_raw or {}).get("PrivateIpAddresses", [])}
+            if want not in held and want not in inst.ipv4_vips:
+                out.append(
+                    Line(
+                        FAIL,
+                        "eip",
+                        f"{inst.name}: {alloc} would map to {want}, neither a VIP of the "
+                        f"instance nor an address of {own}",
+                        f"set instances.{inst.name}.eips.private_ip to an address of {own}",
+                    )
+                )
+                continue
+            where = (
+                f"now on {raw['NetworkInterfaceId']} {raw.get('PrivateIpAddress')}"
+                if raw.get("NetworkInterfaceId")
+                else "now unassociated"
+            )
             out.append(
                 Line(
-                    FAIL,
-                    "vip-subnet",
-                    f"VIP {vip} is outside the subnet of {', '.join(outside)}",
-                    "choose a VIP inside the members' subnet CIDR",
+                    PASS,
+                    "eip",
+                    f"{inst.name}: {alloc} ({raw.get('PublicIp')}) maps to {own} {want} on "
+                    f"MASTER; {where}",
                 )
             )
-        else:
-            out.append(Line(PASS, "vip-subnet", f"VIP {vip} lies in the subnet of every ENI"))
     return out
 
 
@@ -277,12 +390,16 @@ def check_reservations(settings: Settings, f: Facts) -> list[Line]:
 
 
 def check_ip_room(settings: Settings, f: Facts) -> list[Line]:
-    vips4 = {v for i in settings.instances for v in i.ipv4_vips}
-    vips6 = {v for i in settings.instances for v in i.ipv6_vips}
-    if not vips4 and not vips6:
+    if not _all_vips(settings):
         return []
     out = []
     for eni, raw in sorted(f.enis.items()):
+        # the VIPs that may land on this ENI: those of instances moving within its subnet
+        mine = [i for i in settings.instances if eni in _same_subnet_enis(i, f)]
+        vips4 = {v for i in mine for v in i.ipv4_vips}
+        vips6 = {v for i in mine for v in i.ipv6_vips}
+        if not vips4 and not vips6:
+            continue
         if eni not in f.ip_limits:
             out.append(
                 Line(
@@ -371,6 +488,7 @@ CHECKS: list[tuple[str, Callable[[Settings, Facts], list[Line]], tuple[str, ...]
     ("vrrp", check_vrrp_rules, ("security_groups",)),
     ("reservation", check_reservations, ("subnets", "reservations")),
     ("ip-room", check_ip_room, ("instances",)),
+    ("eip", check_eips, ("subnets", "addresses")),
     ("imds", check_imds, ()),
     ("agent", check_agent, ()),
 ]
@@ -381,6 +499,7 @@ PROBE_ACTIONS = {
     "security_groups": "ec2:DescribeSecurityGroups",
     "reservations": "ec2:GetSubnetCidrReservations",
     "instances": "ec2:DescribeInstances, ec2:DescribeInstanceTypes",
+    "addresses": "ec2:DescribeAddresses",
 }
 
 
@@ -435,11 +554,21 @@ def _agent_probe(settings: Settings, expect: bool) -> str | None:
 
 
 def gather(
-    settings: Settings, ec2: Ec2, own_eni: str, expect_agent: bool, imds_needed: bool
+    settings: Settings,
+    ec2: Ec2,
+    own_eni: str,
+    expect_agent: bool,
+    imds_needed: bool,
+    *,
+    resolved: dict[str, str] | None = None,
 ) -> Facts:
     deadline = Deadline(60.0)
     c = ec2.client
-    ids = sorted({*settings.group.enis, own_eni})
+    instance_enis = {
+        i.name: i.eni_id for i in settings.instances if i.eni_id
+    }  # interface-named ENIs are resolved by run()
+    instance_enis.update(resolved or {})
+    ids = sorted({*settings.group.enis, own_eni, *instance_enis.values()})
     found: dict[str, Any] = {}
     missing = []
     for eni in ids:  # one by one: a missing ENI must not hide the others
@@ -530,6 +659,9 @@ def gather(
         ]
 
     reservations = probe("reservations", {}, lambda: {s: explicit(s) for s in subnet_ids})
+    allocs = sorted({e.allocation_id for i in settings.instances for e in i.eips})
+
+    addrs = probe("addresses", {}, lambda: _addresses(ec2, allocs, deadline)) if allocs else {}
     return Facts(
         own_eni=own_eni,
         enis=found,
@@ -544,21 +676,52 @@ def gather(
         agent_health=_agent_probe(settings, expect_agent),
         missing_enis=missing,
         failed_probes=failed,
+        instance_enis=instance_enis,
+        addresses=addrs,
     )
+
+
+def _addresses(ec2: Ec2, allocs: list[str], deadline: Deadline) -> dict[str, Any]:
+    """allocation id -> DescribeAddresses entry; a missing one is left out, not fatal
+    (EC2 refuses the whole list for one unknown id, so then one by one)."""
+
+    def one_call(ids: list[str]) -> dict[str, Any]:
+        resp = ec2.call(
+            "DescribeAddresses",
+            ",".join(ids),
+            deadline,
+            partial(ec2.client.describe_addresses, AllocationIds=ids),
+        )
+        return {a["AllocationId"]: a for a in resp["Addresses"]}
+
+    try:
+        return one_call(allocs)
+    except AwsError as err:
+        if "NotFound" not in err.code:
+            raise
+    out: dict[str, Any] = {}
+    for a in allocs:
+        try:
+            out.update(one_call([a]))
+        except AwsError as err:
+            if "NotFound" not in err.code:
+                raise
+    return out
 
 
 def _ip_limits(
     ec2: Ec2, enis: dict[str, Any], deadline: Deadline
 ) -> dict[str, tuple[str, int, int]]:
     c = ec2.client
-    by_instance = {
-        raw["Attachment"]["InstanceId"]: eni
+    # ENI -> its instance (a multi-NIC instance has several ENIs)
+    instance_of = {
+        eni: raw["Attachment"]["InstanceId"]
         for eni, raw in enis.items()
         if raw.get("Attachment", {}).get("InstanceId")
     }
-    if not by_instance:
+    if not instance_of:
         return {}
-    ids = sorted(by_instance)
+    ids = sorted(set(instance_of.values()))
     resp = ec2.call(
         "DescribeInstances", ",".join(ids), deadline, lambda: c.describe_instances(InstanceIds=ids)
     )
@@ -581,7 +744,7 @@ def _ip_limits(
     }
     return {
         eni: (itype[i], *limits[itype[i]])
-        for i, eni in by_instance.items()
+        for eni, i in instance_of.items()
         if itype.get(i) in limits
     }
 
@@ -599,7 +762,14 @@ def run(settings: Settings, expect_agent: bool, out: TextIO = sys.stdout) -> int
     )
     client = make_ec2_client(node.region, settings.endpoint_url)
     try:
-        facts = gather(settings, Ec2(client), node.eni_id, expect_agent, imds_needed)
+        resolved = instance_enis([i for i in settings.instances if i.interface and not i.eni_id])
+    except MetadataError as exc:
+        _print([Line(FAIL, "imds", f"an instance's interface has no ENI: {exc}", _IMDS_FIX)], out)
+        return 1
+    try:
+        facts = gather(
+            settings, Ec2(client), node.eni_id, expect_agent, imds_needed, resolved=resolved
+        )
     except AwsError as exc:
         # Without this node's own ENI nothing else can be judged.
         _print(

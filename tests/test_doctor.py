@@ -297,3 +297,52 @@ def test_a_denied_probe_fails_only_its_own_check(
     assert failed == {check}, r.out
     assert "UnauthorizedOperation" in r.out and action in r.out
     assert len({c for _s, c, _m in lines}) == 9  # every other check still ran
+
+
+def two_nic_setup(world: World, ec2: Any, tmp: Path, port: int, alloc: str | None = None) -> Node:
+    """Setup's pair, each node with a second (public) ENI on the same instance; the public
+    instance moves a VIP and its Elastic IP."""
+    from awsfailover.sim.world import PUBLIC_VIP, add_public_side
+
+    s = Setup(world, ec2)
+    pub = add_public_side(world)
+    for private, public in ((world.eni_a, pub.eni_a), (world.eni_b, pub.eni_b)):
+        ec2.attach_network_interface(
+            NetworkInterfaceId=public, InstanceId=s.instances[private], DeviceIndex=2
+        )
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=public, Groups=[s.sg])
+        ec2.modify_network_interface_attribute(
+            NetworkInterfaceId=public, SourceDestCheck={"Value": False}
+        )
+    ec2.create_subnet_cidr_reservation(
+        SubnetId=pub.subnet, Cidr=f"{PUBLIC_VIP}/32", ReservationType="explicit"
+    )
+    enis = [world.eni_a, world.eni_b, pub.eni_a, pub.eni_b]
+    extra = (
+        "[group]\nenis = [" + ", ".join(f'"{e}"' for e in enis) + "]\n"
+        f'[agent]\nmetrics_address = "127.0.0.1:{port}"\n'
+    )
+    inst = world.instance_toml() + pub.instance_toml("PUB", eni=pub.eni_b).replace(
+        pub.allocation_id, alloc or pub.allocation_id
+    )
+    return Node(world, world.eni_b, tmp, "b", instances=inst, extra=extra)
+
+
+def test_two_nic_node_with_an_eip_is_all_pass(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int
+) -> None:
+    code, lines, out = doctor(two_nic_setup(world, ec2, tmp_path, agent_port), imds)
+    assert code == 0, out
+    assert {status for status, _c, _m in lines} == {"PASS"}, out
+    eip = [m for _s, c, m in lines if c == "eip"]
+    assert len(eip) == 1 and "maps to" in eip[0] and "10.0.4.100" in eip[0], out
+
+
+def test_missing_eip_fails_only_its_line(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int
+) -> None:
+    node = two_nic_setup(world, ec2, tmp_path, agent_port, alloc="eipalloc-0123456789abcdef0")
+    code, lines, out = doctor(node, imds)
+    assert code == 1, out
+    assert {c for s, c, _m in lines if s == "FAIL"} == {"eip"}, out
+    assert "eipalloc-0123456789abcdef0 does not exist" in out
