@@ -1,6 +1,7 @@
 # The same least-privilege policy `awsfailover iam-policy` prints for this group (a test
 # compares the two): Describe (engine and doctor) on "*", address moves on the members' ENIs, ReplaceRoute on the
-# group's route tables, and the self-check check-iam needs, on the role itself.
+# group's route tables, AssociateAddress on the Elastic IPs and the members' ENIs, and the
+# self-check check-iam needs, on the role itself.
 
 data "aws_iam_policy_document" "assume" {
   statement {
@@ -17,7 +18,7 @@ data "aws_iam_policy_document" "awsfailover" {
   # What the engine reads, then what `awsfailover doctor` reads on the node with this role.
   statement {
     sid = "ObserveNetworkState"
-    actions = [
+    actions = concat([
       "ec2:DescribeNetworkInterfaces",
       "ec2:DescribeRouteTables",
       "ec2:DescribeSubnets",
@@ -25,7 +26,7 @@ data "aws_iam_policy_document" "awsfailover" {
       "ec2:GetSubnetCidrReservations",
       "ec2:DescribeInstances",
       "ec2:DescribeInstanceTypes",
-    ]
+    ], length(var.eips) > 0 ? ["ec2:DescribeAddresses"] : [])
     resources = ["*"]
   }
 
@@ -53,6 +54,19 @@ data "aws_iam_policy_document" "awsfailover" {
       sid       = "SteerRoutesToGroupEnis"
       actions   = ["ec2:ReplaceRoute"]
       resources = sort([for k, t in aws_route_table.this : "${local.arn_ec2}:route-table/${t.id}"])
+    }
+  }
+
+  # AssociateAddress is authorised on the Elastic IP and on the ENI it maps to: both lists.
+  dynamic "statement" {
+    for_each = length(var.eips) > 0 ? [1] : []
+    content {
+      sid     = "ReassociateElasticIpsToGroupEnis"
+      actions = ["ec2:AssociateAddress"]
+      resources = sort(concat(
+        [for k, id in local.eip_allocation_ids : "${local.arn_ec2}:elastic-ip/${id}"],
+        [for k, id in local.eni_ids : "${local.arn_ec2}:network-interface/${id}"],
+      ))
     }
   }
 

@@ -1,5 +1,5 @@
 # A failover group's VPC side: ENIs, VRRP security group, VIP reservations, route tables with
-# routes to the initial master, and the least-privilege role. awsfailover moves VIPs and route
+# routes to the initial master, Elastic IPs associated with it, and the least-privilege role. awsfailover moves VIPs and route
 # targets at run time; nothing here fights it (see the ignore_changes below).
 
 data "aws_partition" "current" {}
@@ -29,6 +29,13 @@ locals {
       dest  = pair[1]
     }
   }
+
+  eips = { for e in var.eips : e.name => e }
+  eip_allocation_ids = {
+    for k, e in local.eips : k => (e.allocation_id != null ? e.allocation_id : aws_eip.this[k].allocation_id)
+  }
+  # what each member's awsfailover maps the Elastic IP to on MASTER
+  eip_private_ips = { for k, e in local.eips : k => coalesce(e.private_ip, try(local.vips4[0], "primary")) }
 
   partition = data.aws_partition.current.partition
   region    = data.aws_region.current.name
@@ -132,5 +139,25 @@ resource "aws_route" "protected" {
   lifecycle {
     # The MASTER's awsfailover re-targets the route; a later apply must not undo a failover.
     ignore_changes = [network_interface_id]
+  }
+}
+
+# The initial association lives on the aws_eip itself, not in an aws_eip_association: an
+# association has its own id, which a failover replaces (AssociateAddress makes a new one), so
+# a separate association resource would vanish from state and the next apply would recreate
+# it on the initial master, undoing the failover. The address is read by allocation id.
+resource "aws_eip" "this" {
+  #checkov:skip=CKV2_AWS_19:attached to the MASTER's ENI (network_interface), not to an instance this module manages
+  for_each = { for k, e in local.eips : k => e if e.allocation_id == null }
+  domain   = "vpc"
+  # The initial master's primary address: always held, whatever holds the VIP before
+  # keepalived's first election. awsfailover maps it to private_ip on MASTER.
+  network_interface         = local.eni_ids[local.initial_master]
+  associate_with_private_ip = local.members[local.initial_master].private_ip
+  tags                      = merge(local.tags, { Name = "${var.name}-${each.key}" })
+
+  lifecycle {
+    # The MASTER's awsfailover reassociates the address; a later apply must not undo a failover.
+    ignore_changes = [network_interface, associate_with_private_ip, instance]
   }
 }

@@ -21,6 +21,10 @@ locals {
       "vips = ${jsonencode(var.vips)}",
       "routes = ${jsonencode(var.routes)}",
       "route_tables = ${jsonencode(length(var.routes) > 0 ? local.route_table_ids : [])}",
+      length(var.eips) == 0 ? "" : "eips = [${join(", ", [
+        for n, e in local.eips :
+        "{ allocation_id = ${jsonencode(local.eip_allocation_ids[n])}, private_ip = ${jsonencode(local.eip_private_ips[n])} }"
+      ])}]",
       "",
     ]))
   }
@@ -44,6 +48,16 @@ output "security_group_id" {
 output "cidr_reservation_ids" {
   description = "IPv4 VIP => explicit subnet CIDR reservation id."
   value       = { for v, r in aws_ec2_subnet_cidr_reservation.vip : v => r.id }
+}
+
+output "eips" {
+  description = "Elastic IP name => { allocation_id, public_ip } (created or adopted)."
+  value = {
+    for k, e in local.eips : k => {
+      allocation_id = local.eip_allocation_ids[k]
+      public_ip     = try(aws_eip.this[k].public_ip, null)
+    }
+  }
 }
 
 output "role_arn" {

@@ -87,6 +87,40 @@ variable "routes" {
   }
 }
 
+variable "eips" {
+  description = <<-EOT
+    Elastic IPs that follow the MASTER (a public gateway pair). Each creates an aws_eip, or
+    adopts an existing allocation_id. private_ip is the address of the MASTER's ENI it maps to:
+    default the first IPv4 VIP (the Elastic IP then moves with the VIP), or "primary" for each
+    member's own primary address (a pair across AZs). A created address is first associated
+    with the initial master's primary address; awsfailover maps it to private_ip on the first
+    MASTER. An adopted one is left as it is until then.
+  EOT
+  type = list(object({
+    name          = string
+    allocation_id = optional(string)
+    private_ip    = optional(string)
+  }))
+  default = []
+
+  validation {
+    condition     = length(distinct([for e in var.eips : e.name])) == length(var.eips)
+    error_message = "Elastic IP names must be unique."
+  }
+  validation {
+    condition     = alltrue([for e in var.eips : e.allocation_id == null || can(regex("^eipalloc-[0-9a-f]{8,17}$", e.allocation_id))])
+    error_message = "An adopted allocation_id must look like eipalloc-0123456789abcdef0."
+  }
+  validation {
+    condition     = alltrue([for e in var.eips : e.private_ip == null || e.private_ip == "primary" || can(cidrhost("${coalesce(e.private_ip, "x")}/32", 0))])
+    error_message = "An Elastic IP's private_ip is an IPv4 address or \"primary\"."
+  }
+  validation {
+    condition     = alltrue([for e in var.eips : e.private_ip != null || length([for v in var.vips : v if !strcontains(v, ":")]) > 0])
+    error_message = "An Elastic IP without private_ip maps to the first IPv4 VIP: set vips, or private_ip = \"primary\"."
+  }
+}
+
 variable "route_tables" {
   description = "Route tables to create, by key, each explicitly associated with the given subnets; every route goes into every table."
   type = map(object({
