@@ -75,6 +75,22 @@ def test_pair_master_killed_then_returns(
         settle(lb, a)
 
 
+def test_public_gateway_pair_moves_the_eip_on_a_kill_and_a_return(
+    lab: Callable[..., Lab],
+) -> None:
+    """Two-NIC gateways (issue 12): VI_1 on eth0 with routes = "auto", PUB on eth1 with its
+    own ENI, a VIP and the Elastic IP. A kill moves all of it to B, the return back to A."""
+    lb = lab([150, 100], use_agent=True, public=True)
+    a, b = lb.nodes
+    settle(lb, a)
+    lb.kill_keepalived(a)
+    report("public-pair[agent]", "master killed (VIPs, EIP, auto routes)", *lb.measure(b))
+    assert lb.masters() == ["n1"]
+    lb.start_node(a)
+    report("public-pair[agent]", "old master returns (preempt)", *lb.measure(a))
+    settle(lb, a)
+
+
 def test_group_of_three_loses_two_masters(lab: Callable[..., Lab]) -> None:
     lb = lab([150, 100, 50])
     n0, n1, n2 = lb.nodes

@@ -23,7 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from awsfailover.sim.server import SimClient, spawn
-from awsfailover.sim.world import World, build, ec2_client, holder, route_targets
+from awsfailover.sim.world import (
+    PUBLIC_VIP,
+    PublicSide,
+    World,
+    add_public_side,
+    build,
+    ec2_client,
+    eip_association,
+    holder,
+    route_targets,
+)
 
 ROOT_DIR = Path("/run/awsfailover-lab")  # root-owned: keepalived's script security accepts it
 
@@ -62,6 +72,7 @@ class LabNode:
     dir: Path
     keepalived: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
+    pub_eni: str | None = None  # the node's second (public) ENI, in a public lab
 
     @property
     def config(self) -> Path:
@@ -91,6 +102,10 @@ class Lab:
     exe: Path = Path()
     _observer: Any = None
     namespaces: list[str] = field(default_factory=list)
+    # A public lab: two-NIC gateways. Each node has eth1 (its public ENI) where the PUB
+    # instance's VIP and Elastic IP live, and VI_1 selects its routes with routes = "auto".
+    public: PublicSide | None = None
+    want_public: bool = False
 
     @classmethod
     def start(
@@ -101,6 +116,7 @@ class Lab:
         nopreempt: bool = False,
         advert_int: float = 1.0,
         agent_extra: str = "",
+        public: bool = False,
     ) -> Lab:
         tag = secrets.token_hex(2)
         lab = cls(
@@ -108,7 +124,10 @@ class Lab:
             subnet=f"10.{99 + int(tag, 16) % 50}.{int(tag, 16) % 250}",
             dir=ROOT_DIR / tag,
             use_agent=use_agent,
+            want_public=public,
         )
+        if public and len(priorities) != 2:
+            raise ValueError("a public lab is a pair")
         try:
             lab._net(len(priorities))
             lab._sim()
@@ -142,10 +161,18 @@ class Lab:
             sh("ip", "-n", ns, "addr", "add", f"{self.subnet}.{10 + i}/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
+            if self.want_public:
+                # the public side carries no VRRP: a link of its own keepalived puts the VIP
+                # on (a veth pair inside the namespace; the kernel may lack the dummy type)
+                sh("ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+                sh("ip", "-n", ns, "link", "set", "eth1p", "up")
+                sh("ip", "-n", ns, "link", "set", "eth1", "up")
 
     def _sim(self) -> None:
         self.sim_proc, self.url = spawn(host=f"{self.subnet}.1", log_path=self.dir / "sim.log")
         self.world = build(self.url)
+        if self.want_public:
+            self.public = add_public_side(self.world)
 
     @property
     def sim(self) -> SimClient:
@@ -187,6 +214,7 @@ class Lab:
                 ns=f"af{self.tag}n{i}",
                 ip=f"{self.subnet}.{10 + i}",
                 eni=enis[i],
+                pub_eni=[self.public.eni_a, self.public.eni_b][i] if self.public else None,
                 priority=prio,
                 dir=node_dir,
             )
@@ -196,11 +224,23 @@ class Lab:
                     f'[agent]\nfifo = "{node_dir}/notify.fifo"\nsocket = "{node_dir}/agent.sock"\n'
                     f'metrics_address = "127.0.0.1:9108"\n{agent_extra}\n'
                 )
-            toml = w.config_toml(node.eni, state_dir=node_dir / "run", extra=agent).replace(
-                'interface = "lo"', 'interface = "eth0"'
-            )
+            toml = w.config_toml(
+                node.eni, state_dir=node_dir / "run", extra=agent, instances=self._instances(node)
+            ).replace('interface = "lo"', 'interface = "eth0"')
             node.config.write_text(toml)
             self.nodes.append(node)
+
+    def _instances(self, node: LabNode) -> str | None:
+        if self.public is None or self.world is None:
+            return None  # the world's default instance
+        w = self.world
+        rtbs = ", ".join(f'"{t}"' for t in w.rtb_clients)
+        return (
+            f'[[instances]]\nname = "VI_1"\nvips = ["10.0.1.100", "{w.vip6}"]\n'
+            f'routes = "auto"\nroute_tables = [{rtbs}]\n\n'
+            + self.public.instance_toml("PUB", eni=node.pub_eni, extra='interface = "eth1"')
+            + f'[group]\nenis = ["{w.eni_a}", "{w.eni_b}"]\n'
+        )
 
     def _render(self, node: LabNode, nopreempt: bool, advert_int: float) -> None:
         peers = [n.ip for n in self.nodes if n is not node]
@@ -278,6 +318,8 @@ class Lab:
             node.keepalived.wait(timeout=10)
         # keepalived's VIPs stay on a crashed node's link; the OS would drop them on reboot.
         sh("ip", "-n", node.ns, "addr", "flush", "dev", "eth0", "scope", "global", check=False)
+        if self.public is not None:
+            sh("ip", "-n", node.ns, "addr", "flush", "dev", "eth1", "scope", "global", check=False)
         sh("ip", "-n", node.ns, "addr", "add", f"{node.ip}/24", "dev", "eth0", check=False)
 
     def stop_agent(self, node: LabNode) -> None:
@@ -336,6 +378,11 @@ class Lab:
                 if {t[d] for d in ("192.168.50.0/24", "2001:db8:ff::/64", w.prefix_list)} != {
                     node.eni
                 }:
+                    return False
+            if self.public is not None:
+                if holder(ec2, PUBLIC_VIP) != [node.pub_eni]:
+                    return False
+                if eip_association(ec2, self.public.allocation_id) != (node.pub_eni, PUBLIC_VIP):
                     return False
         except Exception:  # the endpoint may be throttling the test's own reads: not yet
             return False
