@@ -1,7 +1,7 @@
 """`make bench`: each row a ratio measured side by side in one run, on the local endpoint.
 
 Writes bench/results.md (the table) and bench/results.png (takeover-latency distributions).
-Rows 5 (keepalived end to end) need root, ip and keepalived; without them the row says so.
+Row 5 (keepalived end to end) needs root, ip and keepalived; without them the row says so.
 """
 
 from __future__ import annotations
@@ -20,7 +20,17 @@ from typing import Any
 from agent_figures import ENV, handoff_times
 
 from awsfailover.sim.server import SimClient, spawn
-from awsfailover.sim.world import REGION, ROUTE4, VIP4, World, build, ec2_client, holder
+from awsfailover.sim.world import (
+    PUBLIC_VIP,
+    REGION,
+    ROUTE4,
+    VIP4,
+    World,
+    add_public_side,
+    build,
+    ec2_client,
+    holder,
+)
 
 OUT = Path(__file__).resolve().parent
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
@@ -263,6 +273,62 @@ def row6(world: World, tmp: Path, sim: SimClient) -> tuple[str, dict[str, list[f
     ), {"agent takeover (half buckets)": take}
 
 
+def row7(world: World, tmp: Path, sim: SimClient) -> tuple[str, dict[str, list[float]]]:
+    """A two-NIC gateway pair: the public ENI's VIP and its Elastic IP, back and forth between
+    two agents. The Elastic IP mapped to the VIP moves with it (one AssignPrivateIpAddresses);
+    mapped to each node's own primary address it takes an AssociateAddress, concurrent with
+    the VIP move. Either way: observe, act, confirm, 3 round trips."""
+    pub = add_public_side(world)
+    results: dict[str, list[float]] = {}
+    calls: dict[str, int] = {}
+    for label, private_ip in (("with the VIP", None), ("to each node's primary", "primary")):
+        agents, cfgs, logs = {}, {}, {}
+        eip = f'{{ allocation_id = "{pub.allocation_id}"' + (
+            f', private_ip = "{private_ip}" }}' if private_ip else " }"
+        )
+        for node, eni, pub_eni in (("a", world.eni_a, pub.eni_a), ("b", world.eni_b, pub.eni_b)):
+            d = tmp / f"r7-{len(results)}-{node}"
+            d.mkdir()
+            inst = (
+                f'[[instances]]\nname = "VI_1"\neni_id = "{pub_eni}"\n'
+                f'vips = ["{PUBLIC_VIP}"]\neips = [{eip}]\n'
+            )
+            cfgs[node] = d / "config.toml"
+            cfgs[node].write_text(
+                world.config_toml(eni, instances=inst, state_dir=d / "run") + agent_cfg(d, 10)
+            )
+            logs[node] = d / "agent.log"
+            agents[node] = start_agent(cfgs[node], logs[node])
+        try:
+            fifo_takeover(cfgs["a"].parent, logs["a"], 30)  # start from A, the mapping set
+            sim.reset_calls()
+            sim.set_faults(latency=LATENCY)
+            take = []
+            for i in range(RUNS):
+                node = "b" if i % 2 == 0 else "a"
+                take.append(fifo_takeover(cfgs[node].parent, logs[node], 30))
+            calls[label] = sim.calls().get("AssociateAddress", 0)
+            sim.set_faults()
+        finally:
+            for p in agents.values():
+                p.terminate()
+                p.wait(timeout=15)
+        results[label] = take
+    floor = 3 * LATENCY
+    follow, assoc = results["with the VIP"], results["to each node's primary"]
+    follow_calls, assoc_calls = calls["with the VIP"], calls["to each node's primary"]
+    return (
+        f"| 7 | two-NIC gateway pair, agent takeover of the public VIP + Elastic IP, "
+        f"{LATENCY * 1000:.0f} ms per call | EIP mapped to the VIP (moves with it, "
+        f"{follow_calls} AssociateAddress): median {median(follow) * 1000:.0f} ms; "
+        f"mapped to each node's primary ({assoc_calls} "
+        f"AssociateAddress over {RUNS}): median {median(assoc) * 1000:.0f} ms; floor 3 x "
+        f"{LATENCY * 1000:.0f} ms = {floor * 1000:.0f} ms | time / floor = "
+        f"**{median(follow) / floor:.2f}** with the VIP, **{median(assoc) / floor:.2f}** "
+        "with AssociateAddress |"
+    ), {"EIP takeover (with the VIP)": follow, "EIP takeover (AssociateAddress)": assoc}
+
+
 def _settled(lab: Any, node: Any) -> bool:
     return bool(lab.masters() == [node.name] and lab.converged_on(node))
 
@@ -348,6 +414,10 @@ def main() -> int:
             rows.append(row4(build(url), tmp, sim))
             sim.reset()
             text, d = row6(build(url), tmp, sim)
+            rows.append(text)
+            dists.update(d)
+            sim.reset()
+            text, d = row7(build(url), tmp, sim)
             rows.append(text)
             dists.update(d)
         finally:
