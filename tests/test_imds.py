@@ -84,3 +84,48 @@ def test_unknown_mac_and_interface(fake: FakeImds):
         Imds(fake.url).eni_for_mac("02:00:00:00:00:99")
     with pytest.raises(MetadataError, match="no such interface"):
         interface_mac("does-not-exist0")
+
+
+def test_each_instance_finds_the_eni_of_its_own_interface(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A two-NIC node: eth0 and eth1 have their own MACs, and an instance naming `interface`
+    gets that interface's ENI; the node's ENI is not even looked up when every instance names
+    its own, and a MAC listing that is not MACs is never used in a path."""
+    import awsfailover.imds as imds_mod
+    from awsfailover.config import Settings
+    from awsfailover.engine import build_engine
+
+    for name, mac in (("eth0", "0a:00:00:00:00:01"), ("eth1", "0a:00:00:00:00:02")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "address").write_text(mac + "\n")
+    monkeypatch.setattr(imds_mod, "_SYSFS_NET", tmp_path)
+    macs = {
+        "0a:00:00:00:00:01": {"interface-id": world.eni_a},
+        "0a:00:00:00:00:02": {"interface-id": world.eni_c},
+    }
+    fake = FakeImds("eu-north-1", macs).start()
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake.url)
+    try:
+        settings = Settings(
+            region="eu-north-1",
+            endpoint_url=world.endpoint_url,
+            instances=[
+                {"name": "PRIV", "vips": [VIP4], "interface": "eth0"},
+                {"name": "PUB", "routes": ["10.9.0.0/16"], "interface": "eth1"},
+            ],
+        )
+        engine = build_engine(settings)
+        try:
+            assert engine.eni_of(settings.instance("PRIV")) == world.eni_a
+            assert engine.eni_of(settings.instance("PUB")) == world.eni_c
+            assert engine.eni_id == world.eni_a  # node.interface (eth0) was never asked for
+            asked = [r for r in fake.requests if r.startswith("GET") and "interface-id" in r]
+            assert len(asked) == 2  # one lookup per interface
+            assert Imds(fake.url).mac_for_eni(world.eni_c) == "0a:00:00:00:00:02"
+            assert Imds(fake.url).mac_for_eni(world.eni_b) is None
+        finally:
+            engine.close()
+    finally:
+        fake.stop()
+    assert imds_mod._mac_lines("../../x/\n0a:00:00:00:00:01/\n") == ["0a:00:00:00:00:01"]
