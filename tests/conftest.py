@@ -31,7 +31,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 from awsfailover.sim import LocalEndpoint, SimClient
 from awsfailover.sim.server import spawn
-from awsfailover.sim.world import World, build, ec2_client
+from awsfailover.sim.world import World, ec2_client
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +54,7 @@ def sim(endpoint: str) -> SimClient:
 
 @pytest.fixture
 def world(sim: SimClient) -> World:
-    w = build(sim.url)
+    w = sim.build_world()  # world.build()'s network, made inside the endpoint (fast)
     sim.reset_calls()
     return w
 
@@ -75,7 +75,7 @@ def local() -> Iterator[LocalEndpoint]:
 def env(local: LocalEndpoint) -> tuple[SimClient, World]:
     sim = SimClient(local.url)
     sim.reset()
-    world = build(local.url)
+    world = sim.build_world()
     sim.reset_calls()
     return sim, world
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from awsfailover.sim import SimClient
 from awsfailover.sim.world import ROUTE4, VIP4, holder, route_targets
 
 
@@ -133,3 +135,83 @@ def test_injected_5xx_and_drops_are_counted(world, ec2, sim):
         c.describe_vpcs()
     out = sim.outcomes()
     assert out["DescribeVpcs:error"] == 1 and out["DescribeVpcs:dropped"] == 1
+
+
+def test_world_built_in_the_endpoint_matches_the_api_built_one(sim: SimClient) -> None:
+    """The tests build their world inside the endpoint (fast); it must be the network the API
+    calls of world.build() make, as every Describe the engine uses sees it."""
+    from awsfailover.sim.world import build, ec2_client
+
+    def shape(w: Any) -> Any:
+        ec2 = ec2_client(w.endpoint_url)
+        names = {
+            w.vpc_id: "vpc",
+            w.app_subnet: "app",
+            w.other_subnet: "other",
+            **{s: f"client{i}" for i, s in enumerate(w.client_subnets)},
+            w.eni_a: "A",
+            w.eni_b: "B",
+            w.eni_c: "C",
+            w.prefix_list: "pl",
+            w.rtb_app: "rtb-app",
+            w.rtb_main: "rtb-main",
+            **{t: f"rtb-client{i}" for i, t in enumerate(w.rtb_clients)},
+        }
+
+        def n(x: Any) -> Any:
+            return names.get(x, x)
+
+        subnets = sorted(
+            (
+                n(s["SubnetId"]),
+                s["CidrBlock"],
+                s["AvailabilityZone"],
+                len(s.get("Ipv6CidrBlockAssociationSet", [])),
+            )
+            for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [w.vpc_id]}])[
+                "Subnets"
+            ]
+        )
+        enis = sorted(
+            (
+                n(e["NetworkInterfaceId"]),
+                n(e["SubnetId"]),
+                e["PrivateIpAddress"],
+                tuple(sorted(a["PrivateIpAddress"] for a in e["PrivateIpAddresses"])),
+                tuple(a["Ipv6Address"] == w.vip6 for a in e.get("Ipv6Addresses", [])),
+                e["SourceDestCheck"],
+            )
+            for e in ec2.describe_network_interfaces(
+                Filters=[{"Name": "vpc-id", "Values": [w.vpc_id]}]
+            )["NetworkInterfaces"]
+        )
+        tables = sorted(
+            (
+                n(t["RouteTableId"]),
+                tuple(sorted((n(a.get("SubnetId")), a.get("Main")) for a in t["Associations"])),
+                tuple(
+                    sorted(
+                        (
+                            n(
+                                r.get("DestinationCidrBlock")
+                                or r.get("DestinationIpv6CidrBlock")
+                                or r.get("DestinationPrefixListId")
+                            ),
+                            n(r.get("NetworkInterfaceId") or r.get("GatewayId")),
+                            r.get("Origin"),
+                            r.get("State"),
+                        )
+                        for r in t["Routes"]
+                        if r.get("GatewayId") != "local"
+                    )
+                ),
+            )
+            for t in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [w.vpc_id]}])[
+                "RouteTables"
+            ]
+        )
+        return subnets, enis, tables
+
+    by_api = shape(build(sim.url))
+    sim.reset()
+    assert shape(sim.build_world()) == by_api

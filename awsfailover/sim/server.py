@@ -12,10 +12,14 @@ import time
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from awsfailover.sim import strict
 from awsfailover.sim.faults import Environ, FaultMiddleware, Faults, StartResponse
+
+if TYPE_CHECKING:
+    from awsfailover.sim.world import World
+
 
 CONTROL_PREFIX = "/_sim/"
 # http://ENDPOINT/_imds/<eni-id>/ is IMDSv2 as the instance owning that ENI sees it: point
@@ -120,6 +124,10 @@ class _ControlApp:
             for key, value in doc.items():
                 setattr(strict.STATE, key, type(getattr(strict.SimState(), key))(value))
             return {"ok": True}
+        if path == "world" and method == "POST":
+            from awsfailover.sim.world import build_in_backend
+
+            return build_in_backend(**doc)
         if path == "propagated-route" and method == "POST":
             from moto.ec2.models import ec2_backends
 
@@ -235,6 +243,12 @@ class SimClient:
                 "gateway_id": gateway_id,
             },
         )
+
+    def build_world(self) -> World:
+        """world.build()'s network, made inside the endpoint (see build_in_backend)."""
+        from awsfailover.sim.world import World
+
+        return World(endpoint_url=self.url, **self._req("POST", "/_sim/world", {}))
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset) and every fault and counter."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -26,6 +26,7 @@ VIP4_B = "10.0.1.101"
 ROUTE4 = "192.168.50.0/24"
 ROUTE4_B = "192.168.60.0/24"
 ROUTE6 = "2001:db8:ff::/64"
+CLIENT_CIDRS = ("10.0.2.0/24", "10.0.3.0/24")
 
 
 @dataclass
@@ -103,8 +104,10 @@ def build(endpoint_url: str) -> World:
         "Subnet"
     ]["SubnetId"]
     clients = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=c)["Subnet"]["SubnetId"]
-        for c in ("10.0.2.0/24", "10.0.3.0/24")
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=c, AvailabilityZone=f"{REGION}a")["Subnet"][
+            "SubnetId"
+        ]
+        for c in CLIENT_CIDRS
     ]
     vip6 = str(ipaddress.ip_network(app6)[0x100])
 
@@ -167,6 +170,82 @@ def build(endpoint_url: str) -> World:
         rtb_main=main,
         app_ipv6_cidr=app6,
     )
+
+
+def build_in_backend(region: str = REGION, account: str = "123456789012") -> dict[str, Any]:
+    """The same world as build(), made by moto's backend in the endpoint's own process: about
+    forty API calls cost the tests' CPU (signing, HTTP, XML both ways) for every test, and
+    the tests are CPU-bound. Runs through the strict patches like the API would; returns the
+    World's fields (without endpoint_url). Keep it in step with build(): test_sim_strict
+    compares the two."""
+    from moto.ec2.models import ec2_backends
+
+    b = ec2_backends[account][region]
+    with strict_lock():
+        vpc = b.create_vpc(
+            "10.0.0.0/16",
+            amazon_provided_ipv6_cidr_block=True,
+            ipv6_cidr_block_network_border_group=region,
+        )
+        vpc6 = ipaddress.ip_network(vpc.get_cidr_block_association_set(ipv6=True)[0]["cidr_block"])
+        app6 = str(next(vpc6.subnets(new_prefix=64)))
+        app = b.create_subnet(vpc.id, "10.0.1.0/24", app6, f"{region}a")
+        other = b.create_subnet(vpc.id, "10.0.9.0/24", None, f"{region}b")
+        clients = [b.create_subnet(vpc.id, c, None, f"{region}a") for c in CLIENT_CIDRS]
+        vip6 = str(ipaddress.ip_network(app6)[0x100])
+        enis = [
+            b.create_network_interface(subnet, ip, [], [], None, {})
+            for subnet, ip in ((app, "10.0.1.10"), (app, "10.0.1.11"), (other, "10.0.9.10"))
+        ]
+        for e in enis:
+            b.modify_network_interface_attribute(e.id, [], source_dest_check=False)
+        eni_a = enis[0].id
+        b.assign_private_ip_addresses(eni_a, [VIP4, VIP4_B])
+        b.assign_ipv6_addresses(eni_a, [vip6])
+        pl = b.create_managed_prefix_list(
+            address_family="IPv4",
+            entry=[{"Cidr": "172.16.0.0/16"}],
+            max_entries="10",
+            prefix_list_name="protected",
+        ).id
+        main = next(
+            t.id for t in b.route_tables.values() if t.vpc_id == vpc.id and t.main_association_id
+        )
+
+        def table(subnet: Any) -> str:
+            rtb = b.create_route_table(vpc.id)
+            if subnet is not None:
+                b.associate_route_table(rtb.id, subnet_id=subnet.id)
+            return str(rtb.id)
+
+        rtb_app = table(app)
+        rtb_clients = [table(c) for c in clients]
+        for rtb in (rtb_app, *rtb_clients, main):
+            for dest in (ROUTE4, ROUTE4_B):
+                b.create_route(rtb, dest, interface_id=eni_a)
+            b.create_route(rtb, None, ROUTE6, interface_id=eni_a)
+            b.create_route(rtb, None, None, pl, interface_id=eni_a)
+    return {
+        "vpc_id": vpc.id,
+        "app_subnet": app.id,
+        "other_subnet": other.id,
+        "client_subnets": [c.id for c in clients],
+        "eni_a": eni_a,
+        "eni_b": enis[1].id,
+        "eni_c": enis[2].id,
+        "vip6": vip6,
+        "prefix_list": pl,
+        "rtb_app": rtb_app,
+        "rtb_clients": rtb_clients,
+        "rtb_main": main,
+        "app_ipv6_cidr": app6,
+    }
+
+
+def strict_lock() -> Any:
+    from awsfailover.sim import strict
+
+    return strict._lock
 
 
 def holder(ec2: EC2Client, ip: str) -> list[str]:
