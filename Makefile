@@ -40,20 +40,13 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # Two workers for everything but the keepalived lab (tests/conftest.py keeps Terraform and the
-# race test each on one worker). The lab runs alongside at normal priority while the rest runs
-# under nice 10: the lab mostly waits on VRRP timers, but the timings it asserts need the CPU
-# the moment keepalived calls a hook, and the scheduler gives it that. Its output follows the
-# rest's. PYTEST_WORKERS=0 runs the first part in this process.
+# race test each on one worker); then the lab alone, because it measures VRRP timings that a
+# busy CPU would distort. PYTEST_WORKERS=0 runs the first part in this process.
 PYTEST_WORKERS ?= 2
 LAB_TESTS := tests/test_e2e_keepalived.py
 unit: venv checkov
-	@lab_log=$$(mktemp); \
-	$(VENV)/bin/pytest -q $(LAB_TESTS) > $$lab_log 2>&1 & lab=$$!; \
-	nice -n 10 $(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 \
-	  --ignore=$(LAB_TESTS); rc=$$?; \
-	wait $$lab; lab_rc=$$?; \
-	echo "--- $(LAB_TESTS), run alongside ---"; cat $$lab_log; rm -f $$lab_log; \
-	test $$rc = 0 && test $$lab_rc = 0
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 --ignore=$(LAB_TESTS)
+	$(VENV)/bin/pytest -q $(LAB_TESTS)
 
 # Only the Terraform part (fmt, validate, checkov, apply/fail over/plan/destroy per example).
 terraform-check: venv checkov
