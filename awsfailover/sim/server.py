@@ -199,10 +199,12 @@ class SimClient:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
 
-    def _req(self, method: str, path: str, doc: dict[str, Any] | None = None) -> Any:
+    def _req(
+        self, method: str, path: str, doc: dict[str, Any] | None = None, timeout: float = 5.0
+    ) -> Any:
         data = json.dumps(doc).encode() if doc is not None else (b"" if method == "POST" else None)
         req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
             return json.loads(resp.read() or b"null")
 
     def health(self) -> bool:
@@ -248,7 +250,8 @@ class SimClient:
         """world.build()'s network, made inside the endpoint (see build_in_backend)."""
         from awsfailover.sim.world import World
 
-        return World(endpoint_url=self.url, **self._req("POST", "/_sim/world", {}))
+        # a few hundred model operations: seconds on a machine busy with other tests
+        return World(endpoint_url=self.url, **self._req("POST", "/_sim/world", {}, timeout=60))
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset) and every fault and counter."""
