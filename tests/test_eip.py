@@ -121,15 +121,20 @@ def test_endpoint_one_eip_per_private_address_and_idempotent(
 def test_two_nic_node_moves_the_public_vip_and_eip_to_its_public_eni(
     world: World, ec2: Any, pub: PublicSide, sim: SimClient, tmp_path: Path
 ) -> None:
-    node_b = two_nic_node(world, pub, tmp_path, "b")
+    # PUB also steers a route (the public side's return path) to its own ENI
+    extra = f'routes = ["{ROUTE4_B}"]\nroute_tables = ["{world.rtb_app}"]\n'
+    node_b = two_nic_node(world, pub, tmp_path, "b", extra=extra)
     r = node_b.master("PUB")
     assert r.code == 0, r.err
     assert holder(ec2, PUBLIC_VIP) == [pub.eni_b]
     assert eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP)
+    assert route_targets(ec2, world.rtb_app)[ROUTE4_B] == pub.eni_b
     # the private side is another instance: untouched
     assert holder(ec2, VIP4) == [world.eni_a]
-    # the Elastic IP followed its address: one mutating call, the VIP move
+    assert route_targets(ec2, world.rtb_clients[0])[ROUTE4] == world.eni_a
+    # the Elastic IP followed its address: the VIP move and the route, nothing for the EIP
     assert sim.calls().get("AssignPrivateIpAddresses") == 1
+    assert sim.calls().get("ReplaceRoute") == 1
     assert "AssociateAddress" not in sim.calls()
     sim.reset_calls()
     r = node_b.master("PUB")
