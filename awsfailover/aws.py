@@ -527,10 +527,18 @@ class Ec2:
         return {t.table_id: t for t in page}
 
     def describe_addresses(
-        self, allocation_ids: list[str], deadline: Deadline
+        self, allocation_ids: list[str], deadline: Deadline, *, missing_ok: bool = False
     ) -> dict[str, EipState]:
-        """The Elastic IPs by allocation id, in one call (DescribeAddresses does not page)."""
+        """The Elastic IPs by allocation id, in one call (DescribeAddresses does not page).
+        EC2 refuses the whole call for one unknown id; missing_ok asks by the allocation-id
+        filter instead, which leaves the unknown ones out (the agent's reconcile: a deleted
+        Elastic IP is its own instance's problem, not every instance's)."""
         ids = sorted(set(allocation_ids))
+        kwargs: dict[str, Any] = (
+            {"Filters": [{"Name": "allocation-id", "Values": ids}]}
+            if missing_ok
+            else {"AllocationIds": ids}
+        )
         try:
             found: dict[str, EipState] = self.call(
                 "DescribeAddresses",
@@ -539,15 +547,14 @@ class Ec2:
                 lambda: {
                     e.allocation_id: e
                     for e in map(
-                        _parse_address,
-                        self.client.describe_addresses(AllocationIds=ids)["Addresses"],
+                        _parse_address, self.client.describe_addresses(**kwargs)["Addresses"]
                     )
                 },
             )
         except PermanentError as err:
             raise self._config_error(err) from err
         missing = [i for i in ids if i not in found]
-        if missing:
+        if missing and not missing_ok:
             raise ConfigError(f"{', '.join(missing)} does not exist (InvalidAllocationID.NotFound)")
         return found
 

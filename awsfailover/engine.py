@@ -345,7 +345,9 @@ class Engine:
         )
         allocs = [e.allocation_id for i in instances for e in i.eips]
         eips_f = (
-            self._pool.submit(self.ec2.describe_addresses, allocs, deadline) if allocs else None
+            self._pool.submit(self.ec2.describe_addresses, allocs, deadline, missing_ok=True)
+            if allocs
+            else None
         )
         enis = enis_f.result()
         all_tables = tables_f.result() if tables_f is not None else {}
@@ -373,7 +375,12 @@ class Engine:
                 holders=holders,
                 tables=tables,
                 ipv4_limit=self.ipv4_limit,
-                eips={e.allocation_id: all_eips[e.allocation_id] for e in inst.eips},
+                # a missing one fails this instance's plan (check_eips), not the reconcile
+                eips={
+                    e.allocation_id: all_eips[e.allocation_id]
+                    for e in inst.eips
+                    if e.allocation_id in all_eips
+                },
                 auto_enis=auto_enis,
                 claimed=claimed,
             )

@@ -429,3 +429,40 @@ def test_two_nic_agent_reconciles_eips_in_one_more_describe(env, tmp_path: Path)
             )
             == 1
         )
+
+
+def test_a_deleted_eip_fails_its_instance_not_the_reconcile(env, tmp_path: Path, caplog):
+    """One instance names an Elastic IP that no longer exists: its plan fails with the reason,
+    and the reconcile still repairs the other instance (EC2 would refuse a DescribeAddresses
+    naming the missing id outright; the agent asks by filter)."""
+    from awsfailover.sim.world import PUBLIC_VIP, add_public_side, eip_association
+
+    sim, world = env
+    pub = add_public_side(world)
+    gone = (
+        '[[instances]]\nname = "GONE"\n'
+        'eips = [{ allocation_id = "eipalloc-0123456789abcdef0", private_ip = "primary" }]\n'
+    )
+    instances = pub.instance_toml("PUB", eni=pub.eni_b) + gone
+    cfg = write_config(world, world.eni_b, tmp_path, "b", instances=instances)
+    ec2 = ec2_client(world.endpoint_url)
+    with Running(make_agent(cfg)) as agent:
+        agent.dispatch(Transition("INSTANCE", "PUB", "MASTER"), "test")
+        agent.dispatch(Transition("INSTANCE", "GONE", "MASTER"), "test")
+        assert wait_for(
+            lambda: (
+                agent.workers["PUB"].idle()
+                and agent.workers["GONE"].idle()
+                and eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP)
+            )
+        )
+        assoc = ec2.describe_addresses(AllocationIds=[pub.allocation_id])["Addresses"][0]
+        ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+        caplog.clear()
+        with caplog.at_level(logging.ERROR):
+            assert agent.reconcile()
+        assert (
+            "GONE: reconcile: instances.GONE.eips: eipalloc-0123456789abcdef0 does not exist"
+            in caplog.text
+        )
+        assert wait_for(lambda: eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP))
