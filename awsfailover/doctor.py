@@ -15,9 +15,10 @@ from typing import Any, TextIO, TypeVar
 from awsfailover.aws import Ec2, make_ec2_client
 from awsfailover.config import InstanceSettings, Settings
 from awsfailover.deadline import Deadline
-from awsfailover.engine import instance_enis, resolve_node, select_tables
+from awsfailover.engine import NodeFacts, resolve_node, select_tables
 from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, MetadataError
 from awsfailover.model import RouteTable
+from awsfailover.plan import resolve_private_ip
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 T = TypeVar("T")
@@ -192,26 +193,20 @@ def check_eips(settings: Settings, f: Facts) -> list[Line]:
                     )
                 )
                 continue
-            eni_raw = f.enis.get(own)
-            subnet = f.subnets.get(eni_raw["SubnetId"]) if eni_raw else None
-            want = eip.private_ip
-            if isinstance(want, dict):
-                az = (subnet or {}).get("AvailabilityZone", "")
-                if az not in want:
-                    out.append(
-                        Line(
-                            FAIL,
-                            "eip",
-                            f"{inst.name}: {alloc} names no private_ip for {az or 'this AZ'}",
-                            f"add {az or 'this node AZ'} to instances.{inst.name}.eips.private_ip",
-                        )
-                    )
-                    continue
-                want = want[az]
-            if want == "primary" and eni_raw is not None:
-                want = eni_raw.get("PrivateIpAddress")
-            want = want or (inst.ipv4_vips[0] if inst.ipv4_vips else None)
-            held = {a["PrivateIpAddress"] for a in (eni_raw or {}).get("PrivateIpAddresses", [])}
+            eni_raw = f.enis.get(own) or {}
+            subnet = f.subnets.get(eni_raw.get("SubnetId", ""), {})
+            try:
+                want = resolve_private_ip(
+                    inst,
+                    eip,
+                    subnet.get("AvailabilityZone", ""),
+                    eni_raw.get("PrivateIpAddress", ""),
+                )
+            except ConfigError as exc:
+                fix = f"add this node's AZ to instances.{inst.name}.eips.private_ip"
+                out.append(Line(FAIL, "eip", str(exc), fix))
+                continue
+            held = {a["PrivateIpAddress"] for a in eni_raw.get("PrivateIpAddresses", [])}
             if want not in held and want not in inst.ipv4_vips:
                 out.append(
                     Line(
@@ -762,7 +757,9 @@ def run(settings: Settings, expect_agent: bool, out: TextIO = sys.stdout) -> int
     )
     client = make_ec2_client(node.region, settings.endpoint_url)
     try:
-        resolved = instance_enis([i for i in settings.instances if i.interface and not i.eni_id])
+        resolved = NodeFacts(settings).instance_enis(
+            [i for i in settings.instances if i.interface and not i.eni_id]
+        )
     except MetadataError as exc:
         _print([Line(FAIL, "imds", f"an instance's interface has no ENI: {exc}", _IMDS_FIX)], out)
         return 1

@@ -72,47 +72,58 @@ class Node:
     eni_id: str
 
 
+class NodeFacts:
+    """This node's Region and ENIs: from the config, else the environment, else IMDSv2, with
+    one metadata session (one token) and one lookup per interface however many ask."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._imds: Imds | None = None
+        self._by_interface: dict[str, str] = {}
+
+    def _metadata(self) -> Imds:
+        if self._imds is None:
+            from awsfailover.imds import Imds
+
+            self._imds = Imds()
+        return self._imds
+
+    def region(self) -> str:
+        s = self.settings
+        region = s.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        return region or self._metadata().region()
+
+    def eni_of(self, interface: str, key: str) -> str:
+        if interface not in self._by_interface:
+            from awsfailover.imds import interface_mac
+
+            eni_id = self._metadata().eni_for_mac(interface_mac(interface))
+            log.info("%s %s is %s (from instance metadata)", key, interface, eni_id)
+            self._by_interface[interface] = eni_id
+        return self._by_interface[interface]
+
+    def node_eni(self) -> str:
+        """node.eni_id, else the ENI of node.interface."""
+        return self.settings.node.eni_id or self.eni_of(
+            self.settings.node.interface, "node.interface"
+        )
+
+    def instance_enis(self, instances: list[InstanceSettings]) -> dict[str, str]:
+        """The ENI of each instance that names its own (a multi-NIC node): eni_id, else the
+        ENI of its interface by MAC."""
+        out: dict[str, str] = {}
+        for inst in instances:
+            if inst.eni_id:
+                out[inst.name] = inst.eni_id
+            elif inst.interface:
+                out[inst.name] = self.eni_of(inst.interface, f"instances.{inst.name}.interface")
+        return out
+
+
 def resolve_node(settings: Settings) -> Node:
     """Region and this node's ENI: from the config, else the environment, else IMDSv2."""
-    region = resolve_region(settings)
-    eni_id = settings.node.eni_id
-    if not eni_id:
-        eni_id = _eni_by_interface(settings.node.interface, "node.interface")
-    return Node(region, eni_id)
-
-
-def resolve_region(settings: Settings) -> str:
-    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        return region
-    from awsfailover.imds import Imds
-
-    return Imds().region()
-
-
-def _eni_by_interface(interface: str, key: str) -> str:
-    from awsfailover.imds import Imds, interface_mac
-
-    eni_id = Imds().eni_for_mac(interface_mac(interface))
-    log.info("%s %s is %s (from instance metadata)", key, interface, eni_id)
-    return eni_id
-
-
-def instance_enis(instances: list[InstanceSettings]) -> dict[str, str]:
-    """The ENI of each instance that names its own (a multi-NIC node): eni_id, else the ENI of
-    its interface by MAC (one metadata lookup per interface)."""
-    out: dict[str, str] = {}
-    by_interface: dict[str, str] = {}
-    for inst in instances:
-        if inst.eni_id:
-            out[inst.name] = inst.eni_id
-        elif inst.interface:
-            if inst.interface not in by_interface:
-                by_interface[inst.interface] = _eni_by_interface(
-                    inst.interface, f"instances.{inst.name}.interface"
-                )
-            out[inst.name] = by_interface[inst.interface]
-    return out
+    facts = NodeFacts(settings)
+    return Node(facts.region(), facts.node_eni())
 
 
 def build_engine(
@@ -125,12 +136,13 @@ def build_engine(
     from awsfailover.aws import make_ec2_client
 
     needed = list(settings.instances) if instances is None else instances
-    region = resolve_region(settings)
-    enis = instance_enis(needed)
+    facts = NodeFacts(settings)
+    region = facts.region()
+    enis = facts.instance_enis(needed)
     if settings.node.eni_id or not needed or any(i.name not in enis for i in needed):
-        node_eni = resolve_node(settings).eni_id
+        eni_id = facts.node_eni()
     else:
-        node_eni = enis[needed[0].name]  # every instance names its own: no lookup for the node
+        eni_id = enis[needed[0].name]  # every instance names its own: no lookup for the node
     f = settings.failover
     client = make_ec2_client(
         region,
@@ -139,7 +151,7 @@ def build_engine(
         read_timeout=min(f.read_timeout, f.deadline),
         max_pool_connections=f.max_concurrency + 4,
     )
-    return Engine(settings, Ec2(client, observer), node_eni, enis)
+    return Engine(settings, Ec2(client, observer), eni_id, enis)
 
 
 def select_tables(

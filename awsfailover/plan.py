@@ -100,23 +100,29 @@ def routes_in(inst: InstanceSettings, table: RouteTable, observed: Observed) -> 
     )
 
 
-def eip_private_ip(inst: InstanceSettings, eip: EipSettings, observed: Observed) -> str:
-    """The private address of our ENI this Elastic IP must map to."""
+def resolve_private_ip(inst: InstanceSettings, eip: EipSettings, az: str, primary: str) -> str:
+    """The private address this Elastic IP maps to on a node whose ENI is in `az` with the
+    primary address `primary`: the one rule the planner and doctor share."""
     want = eip.private_ip
     if isinstance(want, dict):
-        az = observed.subnet.availability_zone
         if az not in want:
             raise ConfigError(
                 f"instances.{inst.name}.eips: {eip.allocation_id} names no private_ip for "
-                f"{az or 'an unknown Availability Zone'} (subnet {observed.subnet.subnet_id} "
-                f"of {observed.local.eni_id})"
+                f"{az or 'an unknown Availability Zone'}"
             )
         want = want[az]
     if want is None:
         return inst.ipv4_vips[0]  # config validation made sure there is one
     if want == PRIMARY:
-        return observed.local.primary_ipv4
+        return primary
     return want
+
+
+def eip_private_ip(inst: InstanceSettings, eip: EipSettings, observed: Observed) -> str:
+    """The private address of our ENI this Elastic IP must map to."""
+    return resolve_private_ip(
+        inst, eip, observed.subnet.availability_zone, observed.local.primary_ipv4
+    )
 
 
 def check_eips(inst: InstanceSettings, observed: Observed) -> None:

@@ -386,7 +386,7 @@ def test_two_nic_agent_reconciles_eips_in_one_more_describe(env, tmp_path: Path)
     """A two-NIC node: VI_1 on the private ENI, PUB (VIP + Elastic IP) on the public one.
     Reconcile reads both subnets' ENIs in one call, the tables, and the Elastic IPs in one
     DescribeAddresses; a disassociated Elastic IP is drift, repaired with AssociateAddress."""
-    from awsfailover.sim.world import PUBLIC_VIP, add_public_side, eip_association
+    from awsfailover.sim.world import PUBLIC_VIP, add_public_side, disassociate, eip_association
 
     sim, world = env
     pub = add_public_side(world)
@@ -415,8 +415,7 @@ def test_two_nic_agent_reconciles_eips_in_one_more_describe(env, tmp_path: Path)
         }, describes
         assert sample(agent, "awsfailover_items_on_this_node", instance="PUB", kind="eip") == 1
         assert sample(agent, "awsfailover_items", instance="PUB", kind="eip") == 1
-        assoc = ec2.describe_addresses(AllocationIds=[pub.allocation_id])["Addresses"][0]
-        ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+        disassociate(ec2, pub.allocation_id)
         assert agent.reconcile()
         assert sample(agent, "awsfailover_items_on_this_node", instance="PUB", kind="eip") == 0
         assert wait_for(lambda: eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP))
@@ -435,7 +434,7 @@ def test_a_deleted_eip_fails_its_instance_not_the_reconcile(env, tmp_path: Path,
     """One instance names an Elastic IP that no longer exists: its plan fails with the reason,
     and the reconcile still repairs the other instance (EC2 would refuse a DescribeAddresses
     naming the missing id outright; the agent asks by filter)."""
-    from awsfailover.sim.world import PUBLIC_VIP, add_public_side, eip_association
+    from awsfailover.sim.world import PUBLIC_VIP, add_public_side, disassociate, eip_association
 
     sim, world = env
     pub = add_public_side(world)
@@ -456,8 +455,7 @@ def test_a_deleted_eip_fails_its_instance_not_the_reconcile(env, tmp_path: Path,
                 and eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP)
             )
         )
-        assoc = ec2.describe_addresses(AllocationIds=[pub.allocation_id])["Addresses"][0]
-        ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+        disassociate(ec2, pub.allocation_id)
         caplog.clear()
         with caplog.at_level(logging.ERROR):
             assert agent.reconcile()

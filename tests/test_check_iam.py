@@ -184,7 +184,7 @@ def eip_node(world: World, tmp_path: Path) -> tuple[Node, Any]:
 def test_eip_policy_passes_and_the_role_reassociates(
     sim: SimClient, world: World, tmp_path: Path
 ) -> None:
-    from awsfailover.sim.world import PUBLIC_VIP, ec2_client, eip_association
+    from awsfailover.sim.world import PUBLIC_VIP, disassociate, ec2_client, eip_association
 
     node, pub = eip_node(world, tmp_path)
     policy = generated(node)
@@ -203,8 +203,7 @@ def test_eip_policy_passes_and_the_role_reassociates(
     assert ("ec2:DescribeAddresses", "*", "dry-run", "allowed") in rows(r.out)
     # the association is made by AssociateAddress (not carried by the VIP move)
     ec2 = ec2_client(sim.url)
-    assoc = ec2.describe_addresses(AllocationIds=[pub.allocation_id])["Addresses"][0]
-    ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+    disassociate(ec2, pub.allocation_id)
     r = node.master("PUB", env=env)
     assert r.code == 0, r.err
     assert eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP)

@@ -23,6 +23,7 @@ from awsfailover.sim.world import (
     PublicSide,
     World,
     add_public_side,
+    disassociate,
     eip_association,
     holder,
     route_targets,
@@ -146,8 +147,7 @@ def test_two_nic_node_moves_the_public_vip_and_eip_to_its_public_eni(
 def test_unassociated_eip_is_associated_behind_the_slow_vip_move(
     world: World, ec2: Any, pub: PublicSide, sim: SimClient, tmp_path: Path
 ) -> None:
-    assoc = ec2.describe_addresses(AllocationIds=[pub.allocation_id])["Addresses"][0]
-    ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+    disassociate(ec2, pub.allocation_id)
     sim.set_move_delay(0.4)  # the endpoint refuses the association until the VIP is there
     node_b = two_nic_node(world, pub, tmp_path, "b")
     r = node_b.master("PUB")
@@ -240,8 +240,7 @@ def test_unknown_allocation_is_a_config_error(
 def test_status_and_dry_run_show_the_eip(
     world: World, ec2: Any, pub: PublicSide, tmp_path: Path
 ) -> None:
-    assoc = ec2.describe_addresses(AllocationIds=[pub.allocation_id])["Addresses"][0]
-    ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+    disassociate(ec2, pub.allocation_id)
     node_b = two_nic_node(world, pub, tmp_path, "b")
     r = node_b.run("takeover", "--dry-run", "PUB")
     assert r.code == 0, r.err

@@ -36,6 +36,19 @@ def netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
+def config_test(text: str, tmp_path: Path, netns: str) -> None:
+    """keepalived --config-test on the rendered file, inside the namespace with eth0."""
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(text)
+    test = subprocess.run(
+        ["ip", "netns", "exec", netns, "keepalived", "--config-test", "-f", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert test.returncode == 0, test.stdout + test.stderr
+
+
 @pytest.fixture
 def node(world: World, tmp_path: Path) -> Node:
     n = Node(world, world.eni_a, tmp_path, "a")
@@ -57,15 +70,7 @@ def test_rendered_config_passes_keepalived_config_test(
 ) -> None:
     r = node.run("keepalived-config", "--self", "10.0.1.10", "--peer", "10.0.1.11", *flags)
     assert r.code == 0, r.err
-    conf = tmp_path / "keepalived.conf"
-    conf.write_text(r.out)
-    test = subprocess.run(
-        ["ip", "netns", "exec", netns, "keepalived", "--config-test", "-f", str(conf)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert test.returncode == 0, test.stdout + test.stderr
+    config_test(r.out, tmp_path, netns)
     assert "unicast_src_ip 10.0.1.10" in r.out
     assert "enable_script_security" in r.out
     assert f"--config {node.config} notify" in r.out
@@ -91,15 +96,7 @@ def test_two_nic_node_puts_each_instances_vips_on_its_own_interface(
     assert f"{PUBLIC_VIP}/32 dev eth1" in r.out
     assert "10.0.1.100/32 dev eth0" in r.out
     assert r.out.count("    interface eth0") == 2  # both instances advertise on eth0
-    conf = tmp_path / "keepalived.conf"
-    conf.write_text(r.out)
-    test = subprocess.run(
-        ["ip", "netns", "exec", netns, "keepalived", "--config-test", "-f", str(conf)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert test.returncode == 0, test.stdout + test.stderr
+    config_test(r.out, tmp_path, netns)
 
 
 @pytest.mark.parametrize(

@@ -180,8 +180,10 @@ def build_in_backend(region: str = REGION, account: str = "123456789012") -> dic
     compares the two."""
     from moto.ec2.models import ec2_backends
 
+    from awsfailover.sim import strict
+
     b = ec2_backends[account][region]
-    with strict_lock():
+    with strict._lock:  # one world at a time, as the patched calls are
         vpc = b.create_vpc(
             "10.0.0.0/16",
             amazon_provided_ipv6_cidr_block=True,
@@ -240,12 +242,6 @@ def build_in_backend(region: str = REGION, account: str = "123456789012") -> dic
         "rtb_main": main,
         "app_ipv6_cidr": app6,
     }
-
-
-def strict_lock() -> Any:
-    from awsfailover.sim import strict
-
-    return strict._lock
 
 
 def holder(ec2: EC2Client, ip: str) -> list[str]:
@@ -316,6 +312,12 @@ def add_public_side(world: World) -> PublicSide:
         allocation_id=eip["AllocationId"],
         public_ip=eip["PublicIp"],
     )
+
+
+def disassociate(ec2: EC2Client, allocation_id: str) -> None:
+    """Leave the Elastic IP unassociated (a hand-made drift, or a fresh address)."""
+    a = ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
+    ec2.disassociate_address(AssociationId=a["AssociationId"])
 
 
 def eip_association(ec2: EC2Client, allocation_id: str) -> tuple[str | None, str | None]:
