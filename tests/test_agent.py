@@ -273,6 +273,9 @@ def test_damping_stops_two_masters_ping_pong(env, tmp_path: Path):
             for ag in (a, b):
                 ag.reconcile()
             time.sleep(0.1)
+        # a repair allowed before the damper latched may still be acting (rounds within its
+        # deadline): count from when both are idle
+        assert wait_for(lambda: a.workers["VI_1"].idle() and b.workers["VI_1"].idle())
         moves_before = sim.calls().get("AssignPrivateIpAddresses", 0)
         for _ in range(10):
             for ag in (a, b):
