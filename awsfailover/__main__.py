@@ -1,5 +1,5 @@
 import sys
 
-from awsfailover.cli import main
+from awsfailover.cli.main import main
 
 sys.exit(main())

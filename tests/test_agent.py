@@ -15,9 +15,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from awsfailover.agent import Agent
-from awsfailover.config import Settings
-from awsfailover.keepalived import Transition
+from awsfailover.agent.daemon import Agent
+from awsfailover.config.schema import Settings
+from awsfailover.keepalived.protocol import Transition
 from awsfailover.sim.world import ROUTE6, VIP4, World, ec2_client, holder
 
 MUTATING = (
@@ -51,7 +51,7 @@ def write_config(
 
 
 def load(cfg: Path) -> Settings:
-    from awsfailover.config import load_settings
+    from awsfailover.config.schema import load_settings
 
     return load_settings(str(cfg))
 

@@ -16,9 +16,9 @@ import pytest
 from conftest import need
 from test_agent import Running, make_agent, sample, wait_for, write_config
 
-from awsfailover.config import load_settings
+from awsfailover.config.schema import load_settings
 from awsfailover.errors import ConfigError
-from awsfailover.keepalived import Transition
+from awsfailover.keepalived.protocol import Transition
 from awsfailover.sim.world import ROUTE6, VIP4, ec2_client, holder, route_targets
 
 HOOK = (sys.executable, "-m", "awsfailover", "--config")
@@ -277,7 +277,7 @@ def test_rendered_keepalived_conf_and_agent_defaults_agree(env, tmp_path: Path) 
     assert exec_start.split()[-1] == "agent"
     assert re.search(r"^ReadWritePaths=.*" + re.escape(str(defaults.STATE_DIR)), unit, re.M)
     # hook and agent agree on the socket too
-    from awsfailover.handoff import agent_settings
+    from awsfailover.keepalived.handoff import agent_settings
 
     assert agent_settings(cfg)[0] == settings.agent.socket == defaults.SOCKET
 

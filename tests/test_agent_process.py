@@ -15,8 +15,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from test_agent import Running, load, wait_for, write_config
 
-from awsfailover.agent import Agent
-from awsfailover.keepalived import Transition
+from awsfailover.agent.daemon import Agent
+from awsfailover.keepalived.protocol import Transition
 from awsfailover.sim.world import ROUTE4, VIP4, ec2_client, holder, route_targets
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Node
 
-from awsfailover.config import load_settings
+from awsfailover.config.schema import load_settings
 from awsfailover.errors import ConfigError
 from awsfailover.sim.world import ROUTE4, VIP4, World
 
@@ -72,7 +72,7 @@ def test_relative_state_dir_exits_2(node_b: Node) -> None:
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "1e300", '"soon"', "0"])
 def test_hook_reaches_its_fallback_whatever_the_handoff_timeout(tmp_path: Path, value: str) -> None:
     from awsfailover import defaults
-    from awsfailover.handoff import agent_settings
+    from awsfailover.keepalived.handoff import agent_settings
 
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[agent]\nhandoff_timeout = {value}\n")
@@ -107,9 +107,9 @@ def test_same_route_in_two_instances_exits_2_unless_tables_are_disjoint(
 
 @pytest.mark.parametrize("vip", ["10.0.1.0", "10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.255"])
 def test_planner_refuses_every_aws_reserved_address(vip: str) -> None:
-    from awsfailover.config import InstanceSettings
-    from awsfailover.model import Eni, Observed, Subnet
-    from awsfailover.plan import check_vips
+    from awsfailover.config.schema import InstanceSettings
+    from awsfailover.core.model import Eni, Observed, Subnet
+    from awsfailover.core.plan import check_vips
 
     local = Eni("eni-0b", "subnet-1", "vpc-1", "10.0.1.11", ("10.0.1.11",), ())
     observed = Observed(local, Subnet("subnet-1", "vpc-1", "10.0.1.0/24", ()), {}, {})

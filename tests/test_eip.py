@@ -326,7 +326,7 @@ def test_auto_routes_need_group_enis(world: World, tmp_path: Path) -> None:
 
 
 def settings_of(doc: dict[str, Any]) -> Any:
-    from awsfailover.config import Settings
+    from awsfailover.config.schema import Settings
 
     return Settings(**doc)
 
@@ -389,7 +389,7 @@ def test_config_refuses_two_auto_instances_on_tables_that_may_overlap() -> None:
 
 
 def _observed(routes: dict[str, Any], **kw: Any) -> Any:
-    from awsfailover.model import Eni, Observed, RouteTable, Subnet
+    from awsfailover.core.model import Eni, Observed, RouteTable, Subnet
 
     local = Eni("eni-b", "subnet-1", "vpc-1", "10.0.1.11", ("10.0.1.11",), ())
     tables = {"rtb-1": RouteTable("rtb-1", "vpc-1", routes, ("subnet-2",))} if routes else {}
@@ -403,9 +403,9 @@ def _observed(routes: dict[str, Any], **kw: Any) -> Any:
 
 
 def test_planner_auto_selects_group_routes_only() -> None:
-    from awsfailover.config import InstanceSettings
-    from awsfailover.model import RouteState
-    from awsfailover.plan import plan
+    from awsfailover.config.schema import InstanceSettings
+    from awsfailover.core.model import RouteState
+    from awsfailover.core.plan import plan
 
     routes = {
         "10.1.0.0/16": RouteState("10.1.0.0/16", "eni-a", "eni-a"),
@@ -426,9 +426,9 @@ def test_planner_auto_selects_group_routes_only() -> None:
 
 
 def test_planner_eip_follows_the_vip_or_is_associated_after_it() -> None:
-    from awsfailover.config import InstanceSettings
-    from awsfailover.model import AssociateEip, EipState, Eni
-    from awsfailover.plan import converged_on, plan
+    from awsfailover.config.schema import InstanceSettings
+    from awsfailover.core.model import AssociateEip, EipState, Eni
+    from awsfailover.core.plan import converged_on, plan
 
     inst = InstanceSettings(
         name="VI_1", vips=["10.0.1.100"], eips=[{"allocation_id": "eipalloc-01234567"}]

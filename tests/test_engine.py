@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from awsfailover.aws import CallCounter, Ec2, make_ec2_client
-from awsfailover.config import FailoverSettings, InstanceSettings, Settings
-from awsfailover.deadline import Deadline
-from awsfailover.engine import Engine
+from awsfailover.aws.ec2 import CallCounter, Ec2, make_ec2_client
+from awsfailover.config.schema import FailoverSettings, InstanceSettings, Settings
+from awsfailover.core.deadline import Deadline
 from awsfailover.errors import PermanentError, Superseded
+from awsfailover.failover.engine import Engine
+from awsfailover.failover.sequence import Sequence, now_stamp
 from awsfailover.sim.world import ROUTE4, ROUTE6, VIP4, World, ec2_client, holder
-from awsfailover.transition import Sequence, now_stamp
 
 
 def engine_for(world: World, eni: str, deadline: float = 10.0) -> tuple[Engine, CallCounter]:
@@ -127,8 +127,8 @@ def test_newer_transition_supersedes_one_in_flight(env, tmp_path: Path):
 def test_throttle_gate_pauses_every_caller_and_backs_off() -> None:
     """After a throttle, the next call of that operation waits; the pause grows while
     throttling goes on and is always cut short by the deadline."""
-    from awsfailover.aws import _ThrottleGate
-    from awsfailover.deadline import Deadline
+    from awsfailover.aws.ec2 import _ThrottleGate
+    from awsfailover.core.deadline import Deadline
 
     gate = _ThrottleGate()
     started = time.monotonic()

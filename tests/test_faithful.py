@@ -323,7 +323,7 @@ def test_endpoint_paginates_with_small_and_empty_pages(world: World, ec2: Any) -
 def test_agent_reconcile_reads_every_page(env: Any, tmp_path: Any) -> None:
     from test_agent import Running, make_agent, wait_for, write_config
 
-    from awsfailover.keepalived import Transition
+    from awsfailover.keepalived.protocol import Transition
     from awsfailover.sim.world import ec2_client
 
     sim, world = env
@@ -355,7 +355,7 @@ def imds_env(world: World, eni: str) -> dict[str, str]:
 
 
 def metadata_ipv4s(world: World, eni: str) -> list[str]:
-    from awsfailover.imds import Imds
+    from awsfailover.aws.imds import Imds
 
     imds = Imds(f"{world.endpoint_url}/_imds/{eni}/")
     return imds.get("network/interfaces/macs/00:00:00:00:00:00/local-ipv4s").split()
@@ -454,7 +454,7 @@ def test_agent_refuses_a_move_beyond_the_limit_at_plan_time(
 ) -> None:
     from test_agent import Running, make_agent, sample, wait_for, write_config
 
-    from awsfailover.keepalived import Transition
+    from awsfailover.keepalived.protocol import Transition
     from awsfailover.sim.world import ec2_client
 
     sim, world = env

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from awsfailover.iampolicy import Scope, build, partition_of, render
+from awsfailover.iam.policy import Scope, build, partition_of, render
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "iam" / "examples").glob("*.args"))

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import Node
 
+from awsfailover.aws.imds import Imds, interface_mac
 from awsfailover.errors import MetadataError
-from awsfailover.imds import Imds, interface_mac
 from awsfailover.sim.imds import FakeImds
 from awsfailover.sim.world import VIP4, World, holder
 
@@ -92,9 +92,9 @@ def test_each_instance_finds_the_eni_of_its_own_interface(
     """A two-NIC node: eth0 and eth1 have their own MACs, and an instance naming `interface`
     gets that interface's ENI; the node's ENI is not even looked up when every instance names
     its own, and a MAC listing that is not MACs is never used in a path."""
-    import awsfailover.imds as imds_mod
-    from awsfailover.config import Settings
-    from awsfailover.engine import build_engine
+    import awsfailover.aws.imds as imds_mod
+    from awsfailover.config.schema import Settings
+    from awsfailover.failover.engine import build_engine
 
     for name, mac in (("eth0", "0a:00:00:00:00:01"), ("eth1", "0a:00:00:00:00:02")):
         (tmp_path / name).mkdir()

@@ -62,14 +62,14 @@ def notify(cfg: Path, state: str, late: float = 0.0, env: dict[str, str] | None 
 
 
 def test_process_stamp_is_the_fork_time_not_the_call_time(tmp_path: Path) -> None:
-    from awsfailover.transition import FIFO_PID, now_stamp, process_stamp
+    from awsfailover.failover.sequence import FIFO_PID, now_stamp, process_stamp
 
     before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     out = subprocess.run(
         [
             "sh",
             "-c",
-            'sleep 0.3; exec "$0" -c "from awsfailover.transition import process_stamp as p;'
+            'sleep 0.3; exec "$0" -c "from awsfailover.failover.sequence import process_stamp as p;'
             'print(*p())"',
             sys.executable,
         ],
@@ -86,7 +86,7 @@ def test_process_stamp_is_the_fork_time_not_the_call_time(tmp_path: Path) -> Non
 
 
 def test_sequence_accepts_only_newer_stamps_and_survives_reboot_ids(tmp_path: Path) -> None:
-    from awsfailover.transition import Sequence
+    from awsfailover.failover.sequence import Sequence
 
     seq = Sequence("VI_1", tmp_path)
     assert seq.advance((100, 5), "MASTER")

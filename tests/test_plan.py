@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from awsfailover.config import InstanceSettings
-from awsfailover.errors import ConfigError
-from awsfailover.model import (
+from awsfailover.config.schema import InstanceSettings
+from awsfailover.core.model import (
     AssignPrivateIps,
     Eni,
     MoveIpv6,
@@ -16,7 +15,8 @@ from awsfailover.model import (
     RouteTable,
     Subnet,
 )
-from awsfailover.plan import converged_on, plan
+from awsfailover.core.plan import converged_on, plan
+from awsfailover.errors import ConfigError
 
 A, B, C = "eni-aaaaaaaa", "eni-bbbbbbbb", "eni-cccccccc"
 SUBNET = Subnet("subnet-11111111", "vpc-1", "10.0.1.0/24", ("2001:db8:1::/64",))

@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-from awsfailover.iampolicy import partition_of
+from awsfailover.iam.policy import partition_of
 from awsfailover.sim.faults import Environ, StartResponse
 from awsfailover.sim.iameval import Decision, Policy, PolicyNotSupported, evaluate
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TextIO
 
-from awsfailover.aws import Ec2, call_once, make_client
-from awsfailover.config import Settings
-from awsfailover.deadline import Deadline
-from awsfailover.engine import Engine, build_engine, resolve_node
+from awsfailover.aws.ec2 import Ec2, call_once, make_client
+from awsfailover.config.schema import Settings
+from awsfailover.core.deadline import Deadline
+from awsfailover.core.plan import routes_in
 from awsfailover.errors import AwsError, ConfigError, PermanentError
-from awsfailover.iampolicy import (
+from awsfailover.failover.engine import Engine, build_engine, resolve_node
+from awsfailover.iam.policy import (
     DESCRIBE_ACTIONS,
     EIP_DESCRIBE_ACTIONS,
     Requirement,
@@ -31,7 +32,6 @@ from awsfailover.iampolicy import (
     requirements,
     statement,
 )
-from awsfailover.plan import routes_in
 
 log = logging.getLogger(__name__)
 

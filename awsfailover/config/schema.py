@@ -30,9 +30,9 @@ from pydantic_settings import (
 )
 
 from awsfailover import defaults
+from awsfailover.config.raw import RawConfigError, load_raw, resolve_config_path
 from awsfailover.errors import ConfigError
-from awsfailover.keepalived import NAME_RE
-from awsfailover.paths import RawConfigError, load_raw, resolve_config_path
+from awsfailover.keepalived.protocol import NAME_RE
 
 _ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
 _RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from awsfailover import defaults
-from awsfailover.config import Settings
+from awsfailover.config.schema import Settings
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from awsfailover import defaults
-from awsfailover.paths import read_raw, section
+from awsfailover.config.raw import read_raw, section
 
 
 def agent_settings(config_path: Path) -> tuple[Path, float]:

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from awsfailover import defaults
-from awsfailover.paths import RawConfigError, load_raw, raw_state_dirs, read_raw, section
+from awsfailover.config.raw import RawConfigError, load_raw, raw_state_dirs, read_raw, section
 
 
 def flag_path(config_path: Path) -> Path:

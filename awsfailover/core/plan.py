@@ -9,9 +9,8 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 
-from awsfailover.config import PRIMARY, EipSettings, InstanceSettings
-from awsfailover.errors import ConfigError
-from awsfailover.model import (
+from awsfailover.config.schema import PRIMARY, EipSettings, InstanceSettings
+from awsfailover.core.model import (
     Action,
     AssignPrivateIps,
     AssociateEip,
@@ -21,6 +20,7 @@ from awsfailover.model import (
     ReplaceRoute,
     RouteTable,
 )
+from awsfailover.errors import ConfigError
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -18,17 +18,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from awsfailover.aws import CallObserver, Ec2
-from awsfailover.config import InstanceSettings, Settings
-from awsfailover.deadline import Deadline
-from awsfailover.errors import (
-    AwsError,
-    ConfigError,
-    PermanentError,
-    Superseded,
-    TransientError,
-)
-from awsfailover.model import (
+from awsfailover.aws.ec2 import CallObserver, Ec2
+from awsfailover.config.schema import InstanceSettings, Settings
+from awsfailover.core.deadline import Deadline
+from awsfailover.core.model import (
     Action,
     AssignPrivateIps,
     AssociateEip,
@@ -42,11 +35,18 @@ from awsfailover.model import (
     RouteTable,
     Subnet,
 )
-from awsfailover.plan import item_names, items_at
-from awsfailover.plan import plan as make_plan
+from awsfailover.core.plan import item_names, items_at
+from awsfailover.core.plan import plan as make_plan
+from awsfailover.errors import (
+    AwsError,
+    ConfigError,
+    PermanentError,
+    Superseded,
+    TransientError,
+)
 
 if TYPE_CHECKING:
-    from awsfailover.imds import Imds
+    from awsfailover.aws.imds import Imds
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class NodeFacts:
 
     def _metadata(self) -> Imds:
         if self._imds is None:
-            from awsfailover.imds import Imds
+            from awsfailover.aws.imds import Imds
 
             self._imds = Imds()
         return self._imds
@@ -95,7 +95,7 @@ class NodeFacts:
 
     def eni_of(self, interface: str, key: str) -> str:
         if interface not in self._by_interface:
-            from awsfailover.imds import interface_mac
+            from awsfailover.aws.imds import interface_mac
 
             eni_id = self._metadata().eni_for_mac(interface_mac(interface))
             log.info("%s %s is %s (from instance metadata)", key, interface, eni_id)
@@ -133,7 +133,7 @@ def build_engine(
 ) -> Engine:
     """Resolve this node, build the EC2 client with the failover timeouts, wrap it. Only the
     ENIs of `instances` (default: all) are resolved: the hook looks up its own only."""
-    from awsfailover.aws import make_ec2_client
+    from awsfailover.aws.ec2 import make_ec2_client
 
     needed = list(settings.instances) if instances is None else instances
     facts = NodeFacts(settings)
@@ -619,8 +619,8 @@ class Engine:
         instance confirms on its own ENI."""
         if self._imds is False:
             return None
+        from awsfailover.aws.imds import Imds
         from awsfailover.errors import MetadataError
-        from awsfailover.imds import Imds
 
         try:
             if self._imds is None:

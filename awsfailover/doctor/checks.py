@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TextIO, TypeVar
 
-from awsfailover.aws import Ec2, make_ec2_client
-from awsfailover.config import InstanceSettings, Settings
-from awsfailover.deadline import Deadline
-from awsfailover.engine import NodeFacts, resolve_node, select_tables
+from awsfailover.aws.ec2 import Ec2, make_ec2_client
+from awsfailover.config.schema import InstanceSettings, Settings
+from awsfailover.core.deadline import Deadline
+from awsfailover.core.model import RouteTable
+from awsfailover.core.plan import resolve_private_ip
 from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, MetadataError
-from awsfailover.model import RouteTable
-from awsfailover.plan import resolve_private_ip
+from awsfailover.failover.engine import NodeFacts, resolve_node, select_tables
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 T = TypeVar("T")
@@ -521,7 +521,7 @@ def judge(settings: Settings, f: Facts) -> list[Line]:
 
 
 def _imds_probe(timeout: float = 1.0) -> str | None:
-    from awsfailover.imds import Imds
+    from awsfailover.aws.imds import Imds
 
     try:
         imds = Imds(timeout=timeout)

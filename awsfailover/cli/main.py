@@ -102,7 +102,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     logs.setup(logging.DEBUG if args.verbose else logging.INFO, json_format=args.log_json)
     if args.command == "demo":
         try:
-            from awsfailover import demo
+            from awsfailover.cli import demo
         except ImportError as exc:  # moto is an extra: appliances do not carry it
             from awsfailover.errors import ConfigError
 
@@ -118,18 +118,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _maintenance(args)
     if args.command == "keepalived-config":
         return _keepalived_config(args)
-    from awsfailover.config import load_settings
+    from awsfailover.config.schema import load_settings
 
     settings = load_settings(args.config)
     if args.command == "check-iam":
-        from awsfailover.iamcheck import check_iam
+        from awsfailover.iam.check import check_iam
 
         return check_iam(settings, args.principal_arn)
     if args.command == "doctor":
-        from awsfailover import doctor
+        from awsfailover.doctor import checks as doctor
 
         return doctor.run(settings, args.expect_agent)
-    from awsfailover import commands
+    from awsfailover.failover import run as commands
 
     if args.command == "takeover":
         return commands.takeover(settings, args.names, args.dry_run)
@@ -141,10 +141,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _iam_policy(args: argparse.Namespace) -> int:
-    from awsfailover.config import Settings, load_settings
-    from awsfailover.iamcheck import PolicyArgs, policy_scope
-    from awsfailover.iampolicy import build, render
-    from awsfailover.paths import resolve_config_path
+    from awsfailover.config.raw import resolve_config_path
+    from awsfailover.config.schema import Settings, load_settings
+    from awsfailover.iam.check import PolicyArgs, policy_scope
+    from awsfailover.iam.policy import build, render
 
     settings: Settings | None = None
     if args.config or resolve_config_path(None).is_file():
@@ -168,8 +168,8 @@ def _iam_policy(args: argparse.Namespace) -> int:
 
 def _maintenance(args: argparse.Namespace) -> int:
     """Standard library only: keepalived runs keepalived-check every second."""
-    from awsfailover import maintenance
-    from awsfailover.paths import resolve_config_path
+    from awsfailover.config.raw import resolve_config_path
+    from awsfailover.keepalived import checks as maintenance
 
     config = resolve_config_path(args.config)
     if args.command == "keepalived-check":
@@ -190,10 +190,10 @@ def _maintenance(args: argparse.Namespace) -> int:
 
 
 def _keepalived_config(args: argparse.Namespace) -> int:
-    from awsfailover.config import load_settings
+    from awsfailover.config.raw import resolve_config_path
+    from awsfailover.config.schema import load_settings
     from awsfailover.errors import ConfigError
-    from awsfailover.keepalived_conf import NodeVrrp, hook_command, render
-    from awsfailover.paths import resolve_config_path
+    from awsfailover.keepalived.conf import NodeVrrp, hook_command, render
 
     settings = load_settings(args.config)
     try:
@@ -222,11 +222,11 @@ def _notify(args: argparse.Namespace) -> int:
     only then import pydantic and botocore to do the work."""
     from dataclasses import replace
 
-    from awsfailover import handoff
+    from awsfailover.config.raw import RawConfigError, load_raw, raw_state_dirs, resolve_config_path
     from awsfailover.errors import ConfigError
-    from awsfailover.keepalived import parse_args
-    from awsfailover.paths import RawConfigError, load_raw, raw_state_dirs, resolve_config_path
-    from awsfailover.transition import Sequence, format_stamp, process_stamp
+    from awsfailover.failover.sequence import Sequence, format_stamp, process_stamp
+    from awsfailover.keepalived import handoff
+    from awsfailover.keepalived.protocol import parse_args
 
     stamp = process_stamp()
     try:
@@ -266,8 +266,8 @@ def _notify(args: argparse.Namespace) -> int:
             )
         log.info("%s: %s %s (transition %s)", t.name, t.kind, t.state, format_stamp(stamp))
         return 0
-    from awsfailover import commands
-    from awsfailover.config import load_settings
+    from awsfailover.config.schema import load_settings
+    from awsfailover.failover import run as commands
 
     return commands.notify(load_settings(args.config), t, seq)
 

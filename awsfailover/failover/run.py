@@ -7,13 +7,10 @@ import logging
 import sys
 from typing import Any
 
-from awsfailover.config import InstanceSettings, Settings
-from awsfailover.deadline import Deadline
-from awsfailover.engine import Engine, build_engine
-from awsfailover.errors import ConfigError, FailoverIncomplete, Superseded
-from awsfailover.keepalived import Transition
-from awsfailover.model import EipState, Outcome
-from awsfailover.plan import (
+from awsfailover.config.schema import InstanceSettings, Settings
+from awsfailover.core.deadline import Deadline
+from awsfailover.core.model import EipState, Outcome
+from awsfailover.core.plan import (
     check_eips,
     check_routes,
     check_vips,
@@ -21,7 +18,10 @@ from awsfailover.plan import (
     item_names,
     routes_in,
 )
-from awsfailover.transition import ZERO, Sequence, Stamp, format_stamp, process_stamp
+from awsfailover.errors import ConfigError, FailoverIncomplete, Superseded
+from awsfailover.failover.engine import Engine, build_engine
+from awsfailover.failover.sequence import ZERO, Sequence, Stamp, format_stamp, process_stamp
+from awsfailover.keepalived.protocol import Transition
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
 def agent(settings: Settings, config_path: str | None, fifo: str | None) -> int:
     from pathlib import Path
 
-    from awsfailover.agent import Agent
+    from awsfailover.agent.daemon import Agent
 
     a = Agent(settings, config_path=config_path, fifo=Path(fifo) if fifo else None)
     a.install_signal_handlers()

@@ -28,20 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from awsfailover import defaults
-from awsfailover.config import (
+from awsfailover.agent.metrics import Metrics
+from awsfailover.config.schema import (
     AgentSettings,
     InstanceSettings,
     Settings,
     load_settings,
     split_host_port,
 )
-from awsfailover.deadline import Deadline
-from awsfailover.engine import Engine
+from awsfailover.core.deadline import Deadline
 from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, Superseded
-from awsfailover.fifo import FifoReader
-from awsfailover.keepalived import Transition, parse_line
-from awsfailover.metrics import Metrics
-from awsfailover.transition import ZERO, Sequence, Stamp, format_stamp, now_stamp
+from awsfailover.failover.engine import Engine
+from awsfailover.failover.sequence import ZERO, Sequence, Stamp, format_stamp, now_stamp
+from awsfailover.keepalived.fifo import FifoReader
+from awsfailover.keepalived.protocol import Transition, parse_line
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class InstanceWorker:
 
 
 def default_engine_factory(settings: Settings, metrics: Metrics) -> Engine:
-    from awsfailover.engine import build_engine
+    from awsfailover.failover.engine import build_engine
 
     return build_engine(settings, metrics)
 
@@ -442,8 +442,8 @@ class Agent:
             return False
         finally:
             engine.release()
-        from awsfailover.plan import item_names, items_at
-        from awsfailover.plan import plan as make_plan
+        from awsfailover.core.plan import item_names, items_at
+        from awsfailover.core.plan import plan as make_plan
 
         self.last_reconcile_ok = time.monotonic()
         self.metrics.last_reconcile.set(time.time())

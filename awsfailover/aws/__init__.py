@@ -1,0 +1,1 @@
+"""Everything that talks to AWS: clients, retries, parsers, EC2 calls, instance metadata."""

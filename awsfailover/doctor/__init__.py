@@ -1,0 +1,1 @@
+"""`awsfailover doctor`: probes, then pure checks on what they found."""

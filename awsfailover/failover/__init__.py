@@ -1,0 +1,1 @@
+"""Moving a group: keepalived's order (sequence), the engine, and the notify/takeover runs."""

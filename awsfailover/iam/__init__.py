@@ -1,0 +1,1 @@
+"""Least privilege: the policy generator and the check-iam preflight."""
