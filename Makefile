@@ -38,6 +38,7 @@ lint: venv
 	$(VENV)/bin/ruff check awsfailover tests bench
 	$(VENV)/bin/ruff format --check awsfailover tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # Two workers for everything but the keepalived lab (tests/conftest.py keeps Terraform and the
 # race test each on one worker); then the lab alone, because it measures VRRP timings that a

@@ -51,7 +51,7 @@ def write_config(
 
 
 def load(cfg: Path) -> Settings:
-    from awsfailover.config.schema import load_settings
+    from awsfailover.config.load import load_settings
 
     return load_settings(str(cfg))
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import need
 from test_agent import Running, make_agent, sample, wait_for, write_config
 
-from awsfailover.config.schema import load_settings
+from awsfailover.config.load import load_settings
 from awsfailover.errors import ConfigError
 from awsfailover.keepalived.protocol import Transition
 from awsfailover.sim.world import ROUTE6, VIP4, ec2_client, holder, route_targets

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Node
 
-from awsfailover.config.schema import load_settings
+from awsfailover.config.load import load_settings
 from awsfailover.errors import ConfigError
 from awsfailover.sim.world import ROUTE4, VIP4, World
 

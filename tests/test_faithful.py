@@ -244,7 +244,8 @@ def test_html_5xx_is_retried(world: World, ec2: Any, node_b: Node, sim: SimClien
 
 def test_html_5xx_classifies_transient(world: World, sim: SimClient) -> None:
 
-    from awsfailover.errors import TransientError, classify
+    from awsfailover.aws.classify import classify
+    from awsfailover.errors import TransientError
 
     once = one_attempt(world)
     sim.set_faults(script={"DescribeSubnets": ["html"]})

@@ -31,7 +31,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from awsfailover.agent.daemon import Agent
-from awsfailover.config.schema import load_settings
+from awsfailover.config.load import load_settings
 from awsfailover.sim.world import ROUTE4, ROUTE6, VIP4, World, ec2_client, holder, route_targets
 
 # 260 per mode, 520 in all (1,040 deliveries counting the agent's two channels): each hook is

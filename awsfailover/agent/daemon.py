@@ -29,11 +29,11 @@ from typing import Any
 
 from awsfailover import defaults
 from awsfailover.agent.metrics import Metrics
+from awsfailover.config.load import load_settings
 from awsfailover.config.schema import (
     AgentSettings,
     InstanceSettings,
     Settings,
-    load_settings,
     split_host_port,
 )
 from awsfailover.core.deadline import Deadline

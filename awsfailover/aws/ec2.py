@@ -15,9 +15,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from awsfailover.aws.classify import classify
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import EipState, Eni, RouteState, RouteTable, Subnet, destination_kind
-from awsfailover.errors import AwsError, ConfigError, PermanentError, TransientError, classify
+from awsfailover.errors import AwsError, ConfigError, PermanentError, TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

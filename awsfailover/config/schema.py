@@ -1,4 +1,5 @@
-"""Settings: the only module that reads the config file and the environment.
+"""The config file's shape (pydantic): every key, its type, its unit and why its default is
+what it is. config.load reads the file and the environment into it.
 
 Everything that can be checked without AWS is checked here, so a typo fails at load time
 (exit 2) instead of silently disabling failover at 3 a.m.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -17,7 +17,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -30,28 +29,28 @@ from pydantic_settings import (
 )
 
 from awsfailover import defaults
-from awsfailover.config.raw import RawConfigError, load_raw, resolve_config_path
+from awsfailover.core.names import (
+    AZ_RE,
+    EIPALLOC_RE,
+    ENI_RE,
+    IFNAME_RE,
+    NAME_RE,
+    PL_RE,
+    RTB_RE,
+    SUBNET_RE,
+)
 from awsfailover.errors import ConfigError
-from awsfailover.keepalived.protocol import NAME_RE
-
-_ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
-_RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
-_SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-_PL_RE = re.compile(r"^pl-[0-9a-f]{8,17}$")
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_EIPALLOC_RE = re.compile(r"^eipalloc-[0-9a-f]{8,17}$")
-_AZ_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z](-[a-z0-9]+)?$")
 
 
 def _interface_name(v: str) -> str:
     # Linux IFNAMSIZ is 16 with the NUL; the name also lands in keepalived.conf verbatim.
-    if not _IFNAME_RE.match(v):
+    if not IFNAME_RE.match(v):
         raise ValueError(f"{v[:40]!r} is not a network interface name (1-15 of A-Za-z0-9_.-)")
     return v
 
 
 def _eni_id(v: str | None) -> str | None:
-    if v is not None and not _ENI_RE.match(v):
+    if v is not None and not ENI_RE.match(v):
         raise ValueError(f"{v!r} is not an ENI id (eni-...)")
     return v
 
@@ -96,7 +95,7 @@ class EipSettings(_Strict):
     @field_validator("allocation_id")
     @classmethod
     def _alloc(cls, v: str) -> str:
-        if not _EIPALLOC_RE.match(v):
+        if not EIPALLOC_RE.match(v):
             raise ValueError(f"{v[:40]!r} is not an Elastic IP allocation id (eipalloc-...)")
         return v
 
@@ -118,7 +117,7 @@ class EipSettings(_Strict):
             if not v:
                 raise ValueError("the Availability Zone map is empty")
             for az in v:
-                if not _AZ_RE.match(az):
+                if not AZ_RE.match(az):
                     raise ValueError(f"{az[:40]!r} is not an Availability Zone name")
             return {az: addr(ip) for az, ip in v.items()}
         return None if v is None else addr(v)
@@ -191,7 +190,7 @@ class InstanceSettings(_Strict):
         out = []
         for raw in v:
             if raw.startswith("pl-"):
-                if not _PL_RE.match(raw):
+                if not PL_RE.match(raw):
                     raise ValueError(f"{raw!r} is not a prefix-list id (pl-...)")
                 out.append(raw)
                 continue
@@ -208,7 +207,7 @@ class InstanceSettings(_Strict):
     @classmethod
     def _rtbs(cls, v: list[str] | None) -> list[str] | None:
         for r in v or []:
-            if not _RTB_RE.match(r):
+            if not RTB_RE.match(r):
                 raise ValueError(f"{r!r} is not a route table id (rtb-...)")
         return v
 
@@ -216,7 +215,7 @@ class InstanceSettings(_Strict):
     @classmethod
     def _subnets(cls, v: list[str] | None) -> list[str] | None:
         for s in v or []:
-            if not _SUBNET_RE.match(s):
+            if not SUBNET_RE.match(s):
                 raise ValueError(f"{s!r} is not a subnet id (subnet-...)")
         return v
 
@@ -273,7 +272,7 @@ class GroupSettings(_Strict):
     @classmethod
     def _enis(cls, v: list[str]) -> list[str]:
         for e in v:
-            if not _ENI_RE.match(e):
+            if not ENI_RE.match(e):
                 raise ValueError(f"{e!r} is not an ENI id (eni-...)")
         if len(set(v)) != len(v):
             raise ValueError("duplicate ENI")
@@ -537,35 +536,3 @@ def split_host_port(address: str) -> tuple[str, int]:
     elif ":" in host:
         raise ValueError(f"{address!r}: write an IPv6 host in brackets, [{host}]:{port}")
     return host, int(port)
-
-
-_load_lock = threading.Lock()
-
-
-def load_settings(cli_path: str | None = None, **overrides: Any) -> Settings:
-    """Load and validate; every failure becomes a one-line ConfigError naming the key."""
-    path = resolve_config_path(cli_path)
-    try:
-        doc = load_raw(path)
-    except RawConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    with _load_lock:  # the TOML document is handed to the source through the class
-        Settings._toml_doc = doc
-        try:
-            return Settings(**overrides)
-        except ValidationError as exc:
-            raise ConfigError(f"config file {path}: {format_validation_error(exc)}") from None
-        finally:
-            Settings._toml_doc = None
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        msg = msg.removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)

@@ -132,16 +132,6 @@ def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
     return 0
 
 
-def agent(settings: Settings, config_path: str | None, fifo: str | None) -> int:
-    from pathlib import Path
-
-    from awsfailover.agent.daemon import Agent
-
-    a = Agent(settings, config_path=config_path, fifo=Path(fifo) if fifo else None)
-    a.install_signal_handlers()
-    return a.run()
-
-
 def _eip_doc(state: EipState | None) -> dict[str, str | None] | None:
     if state is None:
         return None

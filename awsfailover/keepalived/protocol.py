@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from awsfailover.core.names import NAME_RE
+
 NOTIFY_TYPES = ("INSTANCE", "GROUP")
 NOTIFY_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 # keepalived 2.2 vrrp_notify_fifo: `INSTANCE "VI_1" MASTER 100`; the hand-off adds the hook's
 # fork stamp: `INSTANCE "VI_1" MASTER 100 @<ns>:<pid>`.

@@ -39,6 +39,11 @@ def _show(world: World, names: dict[str, str]) -> None:
         print(f"    {rtb}  " + "  ".join(f"{d} -> {names.get(t[d], t[d])}" for d in dests))
 
 
+def main(args: object = None) -> int:
+    """The `awsfailover demo` handler (it takes no arguments)."""
+    return run()
+
+
 def run() -> int:
     base_env = {
         **os.environ,
