@@ -114,8 +114,8 @@ def test_planner_refuses_every_aws_reserved_address(vip: str) -> None:
     local = Eni("eni-0b", "subnet-1", "vpc-1", "10.0.1.11", ("10.0.1.11",), ())
     observed = Observed(local, Subnet("subnet-1", "vpc-1", "10.0.1.0/24", ()), {}, {})
     with pytest.raises(ConfigError, match=r"instances\.VI_1\.vips: .* reserved by AWS"):
-        check_vips(InstanceSettings(name="VI_1", vips=[vip]), observed)
-    check_vips(InstanceSettings(name="VI_1", vips=["10.0.1.4"]), observed)  # the first usable
+        check_vips(InstanceSettings(name="VI_1", vips=[vip]).spec, observed)
+    check_vips(InstanceSettings(name="VI_1", vips=["10.0.1.4"]).spec, observed)  # the first usable
 
 
 def test_aws_reserved_subnet_address_exits_2_before_acting(

@@ -415,7 +415,7 @@ def test_planner_auto_selects_group_routes_only() -> None:
         "10.5.0.0/16": RouteState("10.5.0.0/16", "eni-a", "eni-a"),  # listed by another
         "0.0.0.0/0": RouteState("0.0.0.0/0", None, "igw-1"),
     }
-    inst = InstanceSettings(name="VI_1", routes="auto", route_tables=["rtb-0123456789abcdef0"])
+    inst = InstanceSettings(name="VI_1", routes="auto", route_tables=["rtb-0123456789abcdef0"]).spec
     obs = _observed(
         routes, auto_enis=frozenset({"eni-a", "eni-b"}), claimed=frozenset({"10.5.0.0/16"})
     )
@@ -432,7 +432,7 @@ def test_planner_eip_follows_the_vip_or_is_associated_after_it() -> None:
 
     inst = InstanceSettings(
         name="VI_1", vips=["10.0.1.100"], eips=[{"allocation_id": "eipalloc-01234567"}]
-    )
+    ).spec
     peer = Eni("eni-a", "subnet-1", "vpc-1", "10.0.1.10", ("10.0.1.10", "10.0.1.100"), ())
     holders = {"10.0.1.100": peer}
     on_peer = EipState("eipalloc-01234567", "203.0.113.7", "eni-a", "10.0.1.100")

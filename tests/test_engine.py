@@ -12,6 +12,7 @@ import pytest
 from awsfailover.aws.ec2 import CallCounter, Ec2, make_ec2_client
 from awsfailover.config.schema import FailoverSettings, InstanceSettings, Settings
 from awsfailover.core.deadline import Deadline
+from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import PermanentError, Superseded
 from awsfailover.failover.engine import Engine
 from awsfailover.failover.sequence import Sequence, now_stamp
@@ -29,13 +30,13 @@ def engine_for(world: World, eni: str, deadline: float = 10.0) -> tuple[Engine, 
     return Engine(settings, Ec2(client, counter), eni), counter
 
 
-def inst(world: World) -> InstanceSettings:
+def inst(world: World) -> InstanceSpec:
     return InstanceSettings(
         name="VI_1",
         vips=[VIP4, world.vip6],
         routes=[ROUTE4, ROUTE6, world.prefix_list],
         route_tables=world.rtb_clients,
-    )
+    ).spec
 
 
 def test_confirmation_waits_for_async_move(env):

@@ -16,6 +16,7 @@ from awsfailover.core.model import (
     Subnet,
 )
 from awsfailover.core.plan import converged_on, plan
+from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import ConfigError
 
 A, B, C = "eni-aaaaaaaa", "eni-bbbbbbbb", "eni-cccccccc"
@@ -38,10 +39,10 @@ def table(tid: str, target: str | None, dests: tuple[str, ...]) -> RouteTable:
     )
 
 
-INST = InstanceSettings(
+INST = InstanceSpec(
     name="VI_1",
-    vips=["10.0.1.100", "2001:db8:1::100"],
-    routes=["192.168.50.0/24", "pl-0123456789abcdef0"],
+    vips=("10.0.1.100", "2001:db8:1::100"),
+    routes=("192.168.50.0/24", "pl-0123456789abcdef0"),
 )
 DESTS = ("192.168.50.0/24", "pl-0123456789abcdef0")
 
@@ -111,13 +112,13 @@ def test_route_pointing_elsewhere_or_blackhole_is_replaced():
     "vip, msg", [("10.0.2.1", "outside subnet"), ("2001:db8:2::1", "outside subnet")]
 )
 def test_vip_outside_subnet(vip, msg):
-    inst = InstanceSettings(name="VI_1", vips=[vip], routes=[])
+    inst = InstanceSpec(name="VI_1", vips=(vip,))
     with pytest.raises(ConfigError, match=msg):
         plan(inst, observed(eni(B), {}, {}))
 
 
 def test_vip_held_in_other_subnet_or_as_primary():
-    inst = InstanceSettings(name="VI_1", vips=["10.0.1.100"], routes=[])
+    inst = InstanceSpec(name="VI_1", vips=("10.0.1.100",))
     c = eni(C, ("10.0.1.100",), subnet="subnet-22222222")
     with pytest.raises(ConfigError, match="cannot move across subnets"):
         plan(inst, observed(eni(B), {"10.0.1.100": c}, {}))

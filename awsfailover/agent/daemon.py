@@ -32,11 +32,11 @@ from awsfailover.agent.metrics import Metrics
 from awsfailover.config.load import load_settings
 from awsfailover.config.schema import (
     AgentSettings,
-    InstanceSettings,
     Settings,
     split_host_port,
 )
 from awsfailover.core.deadline import Deadline
+from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, Superseded
 from awsfailover.failover.engine import Engine
 from awsfailover.failover.sequence import ZERO, Sequence, Stamp, format_stamp, now_stamp
@@ -103,7 +103,7 @@ class Damper:
 
 
 class InstanceWorker:
-    def __init__(self, agent: Agent, inst: InstanceSettings) -> None:
+    def __init__(self, agent: Agent, inst: InstanceSpec) -> None:
         self.agent = agent
         self.inst = inst
         self.cond = threading.Condition()
@@ -356,7 +356,7 @@ class Agent:
         return "overtaken" if gen is None else f"generation {gen}"
 
     def _sync_workers(self) -> None:
-        wanted = {i.name: i for i in self.settings.instances}
+        wanted = {i.name: i for i in self.settings.specs}
         for name in list(self.workers):
             if name not in wanted:
                 self.workers.pop(name).stop()
@@ -372,7 +372,7 @@ class Agent:
         A routes-only instance has nothing to look at: its last state is in the sequence file
         (tmpfs: kept across an agent restart, gone after a reboot)."""
         seen: dict[str, set[str]] = {}
-        for inst in self.settings.instances:
+        for inst in self.settings.specs:
             interface = inst.interface or self.settings.node.interface
             if interface not in seen:
                 seen[interface] = self.addresses(interface)
@@ -433,7 +433,7 @@ class Agent:
 
     def reconcile(self) -> bool:
         self._adopt_recorded()
-        insts = list(self.settings.instances)
+        insts = self.settings.specs
         engine = self.lease_engine()
         try:
             observed = engine.observe_all(insts, Deadline(self.settings.agent.takeover_deadline))

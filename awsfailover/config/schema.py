@@ -7,6 +7,7 @@ Everything that can be checked without AWS is checked here, so a typo fails at l
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections import Counter
@@ -39,6 +40,7 @@ from awsfailover.core.names import (
     RTB_RE,
     SUBNET_RE,
 )
+from awsfailover.core.spec import PRIMARY, EipSpec, InstanceSpec
 from awsfailover.errors import ConfigError
 
 
@@ -77,9 +79,6 @@ class NodeSettings(_Strict):
     @classmethod
     def _eni(cls, v: str | None) -> str | None:
         return _eni_id(v)
-
-
-PRIMARY = "primary"
 
 
 class EipSettings(_Strict):
@@ -235,21 +234,35 @@ class InstanceSettings(_Strict):
                 )
         return self
 
+    @functools.cached_property
+    def spec(self) -> InstanceSpec:
+        """What the planner reads: the same instance as frozen dataclasses."""
+        return InstanceSpec(
+            name=self.name,
+            vips=tuple(self.vips),
+            routes=self.routes if isinstance(self.routes, str) else tuple(self.routes),
+            eips=tuple(EipSpec(e.allocation_id, e.private_ip) for e in self.eips),
+            interface=self.interface,
+            eni_id=self.eni_id,
+            route_tables=None if self.route_tables is None else tuple(self.route_tables),
+            subnet_ids=None if self.subnet_ids is None else tuple(self.subnet_ids),
+        )
+
     @property
     def auto_routes(self) -> bool:
-        return self.routes == "auto"
+        return self.spec.auto_routes
 
     @property
-    def explicit_routes(self) -> list[str]:
-        return [] if isinstance(self.routes, str) else self.routes
+    def explicit_routes(self) -> tuple[str, ...]:
+        return self.spec.explicit_routes
 
     @property
-    def ipv4_vips(self) -> list[str]:
-        return [v for v in self.vips if ipaddress.ip_address(v).version == 4]
+    def ipv4_vips(self) -> tuple[str, ...]:
+        return self.spec.ipv4_vips
 
     @property
-    def ipv6_vips(self) -> list[str]:
-        return [v for v in self.vips if ipaddress.ip_address(v).version == 6]
+    def ipv6_vips(self) -> tuple[str, ...]:
+        return self.spec.ipv6_vips
 
 
 class GroupSettings(_Strict):
@@ -520,6 +533,11 @@ class Settings(BaseSettings):
                 return inst
         known = ", ".join(i.name for i in self.instances) or "none"
         raise ConfigError(f"unknown instance {name!r} (configured: {known})")
+
+    @property
+    def specs(self) -> list[InstanceSpec]:
+        """Every instance as the planner and the engine read it."""
+        return [i.spec for i in self.instances]
 
 
 def split_host_port(address: str) -> tuple[str, int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 
-from awsfailover.config.schema import PRIMARY, EipSettings, InstanceSettings
 from awsfailover.core.model import (
     Action,
     AssignPrivateIps,
@@ -20,6 +19,7 @@ from awsfailover.core.model import (
     ReplaceRoute,
     RouteTable,
 )
+from awsfailover.core.spec import PRIMARY, EipSpec, InstanceSpec
 from awsfailover.errors import ConfigError
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -33,7 +33,7 @@ def _reserved(addr: IpAddress, net: IpNetwork) -> bool:
     return offset < 4 or addr == net.broadcast_address
 
 
-def check_vips(inst: InstanceSettings, observed: Observed) -> None:
+def check_vips(inst: InstanceSpec, observed: Observed) -> None:
     """A secondary IP cannot leave its subnet: refuse what AWS would refuse, before acting."""
     subnet = observed.subnet
     nets = [ipaddress.ip_network(subnet.ipv4_cidr)]
@@ -72,7 +72,7 @@ def check_vips(inst: InstanceSettings, observed: Observed) -> None:
             )
 
 
-def check_room(inst: InstanceSettings, observed: Observed) -> None:
+def check_room(inst: InstanceSpec, observed: Observed) -> None:
     """Where the instance type is known, refuse a move AWS would refuse with
     PrivateIpAddressLimitExceeded, before any mutating call."""
     if observed.ipv4_limit is None:
@@ -86,12 +86,12 @@ def check_room(inst: InstanceSettings, observed: Observed) -> None:
         )
 
 
-def routes_in(inst: InstanceSettings, table: RouteTable, observed: Observed) -> list[str]:
+def routes_in(inst: InstanceSpec, table: RouteTable, observed: Observed) -> list[str]:
     """The destinations inst owns in table: its list, or with routes = "auto" every static
     route targeting a group ENI (ours included: a converged route stays selected) that no
     other instance lists explicitly."""
     if not inst.auto_routes:
-        return inst.explicit_routes
+        return list(inst.explicit_routes)
     enis = observed.auto_enis | {observed.local.eni_id}
     return sorted(
         dest
@@ -100,7 +100,7 @@ def routes_in(inst: InstanceSettings, table: RouteTable, observed: Observed) -> 
     )
 
 
-def resolve_private_ip(inst: InstanceSettings, eip: EipSettings, az: str, primary: str) -> str:
+def resolve_private_ip(inst: InstanceSpec, eip: EipSpec, az: str, primary: str) -> str:
     """The private address this Elastic IP maps to on a node whose ENI is in `az` with the
     primary address `primary`: the one rule the planner and doctor share."""
     want = eip.private_ip
@@ -115,17 +115,17 @@ def resolve_private_ip(inst: InstanceSettings, eip: EipSettings, az: str, primar
         return inst.ipv4_vips[0]  # config validation made sure there is one
     if want == PRIMARY:
         return primary
-    return want
+    return str(want)
 
 
-def eip_private_ip(inst: InstanceSettings, eip: EipSettings, observed: Observed) -> str:
+def eip_private_ip(inst: InstanceSpec, eip: EipSpec, observed: Observed) -> str:
     """The private address of our ENI this Elastic IP must map to."""
     return resolve_private_ip(
         inst, eip, observed.subnet.availability_zone, observed.local.primary_ipv4
     )
 
 
-def check_eips(inst: InstanceSettings, observed: Observed) -> None:
+def check_eips(inst: InstanceSpec, observed: Observed) -> None:
     """AWS refuses a private address the ENI does not hold: only a VIP this instance moves
     here, or an address our ENI already holds, can carry the Elastic IP."""
     for eip in inst.eips:
@@ -142,7 +142,7 @@ def check_eips(inst: InstanceSettings, observed: Observed) -> None:
             )
 
 
-def check_routes(inst: InstanceSettings, observed: Observed) -> None:
+def check_routes(inst: InstanceSpec, observed: Observed) -> None:
     if inst.routes and not observed.tables:
         raise ConfigError(f"instances.{inst.name}: routes are listed but no route table selected")
     for table in observed.tables.values():
@@ -165,7 +165,7 @@ def check_routes(inst: InstanceSettings, observed: Observed) -> None:
                 )
 
 
-def plan(inst: InstanceSettings, observed: Observed) -> Plan:
+def plan(inst: InstanceSpec, observed: Observed) -> Plan:
     check_vips(inst, observed)
     check_room(inst, observed)
     check_routes(inst, observed)
@@ -236,7 +236,7 @@ def plan(inst: InstanceSettings, observed: Observed) -> Plan:
     return Plan(instance=inst.name, eni_id=ours, actions=tuple(actions))
 
 
-def item_names(inst: InstanceSettings, observed: Observed) -> list[str]:
+def item_names(inst: InstanceSpec, observed: Observed) -> list[str]:
     """Every item a takeover of inst converges: its VIPs, Elastic IPs and routes."""
     items = [f"vip {v}" for v in inst.vips]
     items += [f"eip {e.allocation_id}" for e in inst.eips]
@@ -248,7 +248,7 @@ def item_names(inst: InstanceSettings, observed: Observed) -> list[str]:
     return items
 
 
-def _owners(inst: InstanceSettings, observed: Observed) -> dict[str, tuple[str | None, bool]]:
+def _owners(inst: InstanceSpec, observed: Observed) -> dict[str, tuple[str | None, bool]]:
     """item -> (the ENI it is on, whether it is on it the way this node wants it)."""
     out: dict[str, tuple[str | None, bool]] = {}
     for vip in inst.vips:
@@ -271,12 +271,12 @@ def _owners(inst: InstanceSettings, observed: Observed) -> dict[str, tuple[str |
     return out
 
 
-def items_at(inst: InstanceSettings, observed: Observed, eni_id: str) -> set[str]:
+def items_at(inst: InstanceSpec, observed: Observed, eni_id: str) -> set[str]:
     """The items (VIPs, Elastic IPs, routes) that are on eni_id in this observation."""
     return {i for i, (eni, exact) in _owners(inst, observed).items() if eni == eni_id and exact}
 
 
-def converged_on(inst: InstanceSettings, observed: Observed) -> str | None:
+def converged_on(inst: InstanceSpec, observed: Observed) -> str | None:
     """The one ENI holding every VIP and Elastic IP and targeted by every selected route, if
     there is one."""
     owners = {eni for eni, _ in _owners(inst, observed).values()}

@@ -17,6 +17,7 @@ from awsfailover.config.schema import InstanceSettings, Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import RouteTable
 from awsfailover.core.plan import resolve_private_ip
+from awsfailover.core.spec import EipSpec
 from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, MetadataError
 from awsfailover.failover.engine import NodeFacts, resolve_node, select_tables
 
@@ -197,8 +198,8 @@ def check_eips(settings: Settings, f: Facts) -> list[Line]:
             subnet = f.subnets.get(eni_raw.get("SubnetId", ""), {})
             try:
                 want = resolve_private_ip(
-                    inst,
-                    eip,
+                    inst.spec,
+                    EipSpec(eip.allocation_id, eip.private_ip),
                     subnet.get("AvailabilityZone", ""),
                     eni_raw.get("PrivateIpAddress", ""),
                 )
@@ -615,12 +616,12 @@ def gather(
             continue
         try:
             if inst.route_tables is not None:
-                listing = ec2.describe_route_tables(deadline, table_ids=inst.route_tables)
+                listing = ec2.describe_route_tables(deadline, table_ids=list(inst.route_tables))
             else:
                 listing = ec2.describe_route_tables(
                     deadline, subnet_ids=inst.subnet_ids or [own_subnet]
                 )
-            tables[inst.name] = select_tables(inst, listing, own_subnet)
+            tables[inst.name] = select_tables(inst.spec, listing, own_subnet)
         except ConfigError as err:
             table_errors[inst.name] = f"{inst.name}: {err}"
         except AwsError as err:
@@ -758,7 +759,7 @@ def run(settings: Settings, expect_agent: bool, out: TextIO = sys.stdout) -> int
     client = make_ec2_client(node.region, settings.endpoint_url)
     try:
         resolved = NodeFacts(settings).instance_enis(
-            [i for i in settings.instances if i.interface and not i.eni_id]
+            [i for i in settings.specs if i.interface and not i.eni_id]
         )
     except MetadataError as exc:
         _print([Line(FAIL, "imds", f"an instance's interface has no ENI: {exc}", _IMDS_FIX)], out)

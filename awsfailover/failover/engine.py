@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from awsfailover.aws.ec2 import CallObserver, Ec2
-from awsfailover.config.schema import InstanceSettings, Settings
+from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import (
     Action,
@@ -37,6 +37,7 @@ from awsfailover.core.model import (
 )
 from awsfailover.core.plan import item_names, items_at
 from awsfailover.core.plan import plan as make_plan
+from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import (
     AwsError,
     ConfigError,
@@ -108,7 +109,7 @@ class NodeFacts:
             self.settings.node.interface, "node.interface"
         )
 
-    def instance_enis(self, instances: list[InstanceSettings]) -> dict[str, str]:
+    def instance_enis(self, instances: list[InstanceSpec]) -> dict[str, str]:
         """The ENI of each instance that names its own (a multi-NIC node): eni_id, else the
         ENI of its interface by MAC."""
         out: dict[str, str] = {}
@@ -129,13 +130,13 @@ def resolve_node(settings: Settings) -> Node:
 def build_engine(
     settings: Settings,
     observer: CallObserver | None = None,
-    instances: list[InstanceSettings] | None = None,
+    instances: list[InstanceSpec] | None = None,
 ) -> Engine:
     """Resolve this node, build the EC2 client with the failover timeouts, wrap it. Only the
     ENIs of `instances` (default: all) are resolved: the hook looks up its own only."""
     from awsfailover.aws.ec2 import make_ec2_client
 
-    needed = list(settings.instances) if instances is None else instances
+    needed = [i.spec for i in settings.instances] if instances is None else instances
     facts = NodeFacts(settings)
     region = facts.region()
     enis = facts.instance_enis(needed)
@@ -155,7 +156,7 @@ def build_engine(
 
 
 def select_tables(
-    inst: InstanceSettings, all_tables: dict[str, RouteTable], local_subnet: str
+    inst: InstanceSpec, all_tables: dict[str, RouteTable], local_subnet: str
 ) -> dict[str, RouteTable]:
     """The tables an instance acts on, from whatever listing was fetched (by id, by subnet
     filter, or the whole VPC): explicit associations only, never the main table."""
@@ -197,7 +198,7 @@ class Engine:
         self._users = 0
         self._retired = False
 
-    def eni_of(self, inst: InstanceSettings) -> str:
+    def eni_of(self, inst: InstanceSpec) -> str:
         """The ENI inst moves to: its own (multi-NIC node), else the node's."""
         return self._enis.get(inst.name) or inst.eni_id or self.eni_id
 
@@ -253,16 +254,19 @@ class Engine:
 
     # --- observe -------------------------------------------------------------------------
 
-    def _auto(self, inst: InstanceSettings) -> tuple[frozenset[str], frozenset[str]]:
+    def _auto(self, inst: InstanceSpec) -> tuple[frozenset[str], frozenset[str]]:
         """(group ENIs, destinations other instances list) for routes = "auto"."""
         if not inst.auto_routes:
             return frozenset(), frozenset()
         claimed = {
-            d for i in self.settings.instances if i.name != inst.name for d in i.explicit_routes
+            d
+            for i in self.settings.specs
+            if i.name != inst.name
+            for d in i.explicit_routes
         }
         return frozenset(self.settings.group.enis), frozenset(claimed)
 
-    def observe(self, inst: InstanceSettings, deadline: Deadline) -> Observed:
+    def observe(self, inst: InstanceSpec, deadline: Deadline) -> Observed:
         """Two rounds of concurrent Describe calls at most; one when the subnet is cached."""
         ours = self.eni_of(inst)
         known = self._local.get(ours)
@@ -270,7 +274,7 @@ class Engine:
         holders_fs = [
             self._pool.submit(
                 self.ec2.find_holders,
-                family,
+                list(family),
                 deadline,
                 known.vpc_id if known is not None else None,
             )
@@ -285,11 +289,11 @@ class Engine:
         tables_f: Future[dict[str, RouteTable]] | None = None
         if inst.routes and inst.route_tables is not None:
             tables_f = self._pool.submit(
-                self.ec2.describe_route_tables, deadline, table_ids=inst.route_tables
+                self.ec2.describe_route_tables, deadline, table_ids=list(inst.route_tables)
             )
         elif inst.routes and inst.subnet_ids is not None:
             tables_f = self._pool.submit(
-                self.ec2.describe_route_tables, deadline, subnet_ids=inst.subnet_ids
+                self.ec2.describe_route_tables, deadline, subnet_ids=list(inst.subnet_ids)
             )
         local = self._wait(local_f, deadline, "DescribeNetworkInterfaces")[ours]
         if tables_f is None and inst.routes:
@@ -335,9 +339,7 @@ class Engine:
             claimed=claimed,
         )
 
-    def observe_all(
-        self, instances: list[InstanceSettings], deadline: Deadline
-    ) -> dict[str, Observed]:
+    def observe_all(self, instances: list[InstanceSpec], deadline: Deadline) -> dict[str, Observed]:
         """Every instance from two Describe calls (the reconcile loop's budget), three with
         Elastic IPs: all ENIs of our subnets (VIPs can only live there), all route tables of
         our VPCs, and the configured Elastic IPs."""
@@ -398,7 +400,7 @@ class Engine:
             )
         return out
 
-    def plan(self, inst: InstanceSettings, deadline: Deadline) -> tuple[Plan, Observed]:
+    def plan(self, inst: InstanceSpec, deadline: Deadline) -> tuple[Plan, Observed]:
         observed = self.observe(inst, deadline)
         return make_plan(inst, observed), observed
 
@@ -480,7 +482,7 @@ class Engine:
 
     def takeover(
         self,
-        inst: InstanceSettings,
+        inst: InstanceSpec,
         deadline: Deadline,
         guard: Guard = _no_guard,
     ) -> Outcome:
@@ -550,7 +552,7 @@ class Engine:
         return outcome
 
     def _execute(
-        self, inst: InstanceSettings, the_plan: Plan, deadline: Deadline, guard: Guard, out: Outcome
+        self, inst: InstanceSpec, the_plan: Plan, deadline: Deadline, guard: Guard, out: Outcome
     ) -> tuple[Superseded | None, list[Action]]:
         """Run independent actions concurrently; errors go to the outcome. Returns what
         stopped us (if anything) and the actions that succeeded."""
@@ -586,7 +588,7 @@ class Engine:
         self._run(action, deadline, guard)
 
     def _not_in_metadata(
-        self, eni_id: str, inst: InstanceSettings, moved: set[str], until: Deadline
+        self, eni_id: str, inst: InstanceSpec, moved: set[str], until: Deadline
     ) -> set[str]:
         """AWS documents instance metadata on the new owner as where a moved address is
         confirmed, and it lags the API: poll local-ipv4s/ipv6s of our MAC until every VIP we
@@ -643,7 +645,7 @@ class Engine:
 
     def _confirm(
         self,
-        inst: InstanceSettings,
+        inst: InstanceSpec,
         deadline: Deadline,
         grace: Deadline,
         want: set[str] | None,

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from awsfailover.config.schema import InstanceSettings, Settings
+from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import EipState, Outcome
 from awsfailover.core.plan import (
@@ -18,6 +18,7 @@ from awsfailover.core.plan import (
     item_names,
     routes_in,
 )
+from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import ConfigError, FailoverIncomplete, Superseded
 from awsfailover.failover.engine import Engine, build_engine
 from awsfailover.failover.sequence import ZERO, Sequence, Stamp, format_stamp, process_stamp
@@ -60,7 +61,7 @@ def sequence(settings: Settings, name: str) -> Sequence:
 
 def converge(
     settings: Settings,
-    inst: InstanceSettings,
+    inst: InstanceSpec,
     seq: Sequence | None = None,
     stamp: Stamp = ZERO,
     engine: Engine | None = None,
@@ -87,7 +88,7 @@ def converge(
 def notify(settings: Settings, t: Transition, seq: Sequence | None = None) -> int:
     """The hook doing the work itself (no agent answered). seq is given when the CLI already
     claimed the transition's place before loading the config."""
-    inst = settings.instance(t.name)
+    inst = settings.instance(t.name).spec
     stamp = t.stamp or process_stamp()
     if seq is None:
         seq = sequence(settings, inst.name)
@@ -109,7 +110,7 @@ def notify(settings: Settings, t: Transition, seq: Sequence | None = None) -> in
 
 
 def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
-    instances = [settings.instance(n) for n in names] if names else list(settings.instances)
+    instances = [settings.instance(n).spec for n in names] if names else settings.specs
     if not instances:
         raise ConfigError("no instances configured")
     stamp = process_stamp()
@@ -142,7 +143,7 @@ def status(settings: Settings, as_json: bool) -> int:
     engine = build_engine(settings)
     docs: list[dict[str, Any]] = []
     try:
-        for inst in settings.instances:
+        for inst in settings.specs:
             observed = engine.observe(inst, Deadline(settings.failover.deadline))
             problems = []
             for check in (check_vips, check_routes, check_eips):

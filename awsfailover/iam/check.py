@@ -60,14 +60,16 @@ def table_routes(
             problems.append(f"instance {inst.name} selects its route tables by subnet")
             continue
         try:
-            observed = engine.observe(inst, deadline)
+            observed = engine.observe(inst.spec, deadline)
         except (PermanentError, ConfigError) as err:
             problems.append(f"instance {inst.name}: cannot discover its route tables: {err}")
             continue
         for t, table in observed.tables.items():
             have = out.setdefault(t, [])
             have.extend(
-                d for d in routes_in(inst, table, observed) if d in table.routes and d not in have
+                d
+                for d in routes_in(inst.spec, table, observed)
+                if d in table.routes and d not in have
             )
     return out, problems
 
