@@ -258,12 +258,7 @@ class Engine:
         """(group ENIs, destinations other instances list) for routes = "auto"."""
         if not inst.auto_routes:
             return frozenset(), frozenset()
-        claimed = {
-            d
-            for i in self.settings.specs
-            if i.name != inst.name
-            for d in i.explicit_routes
-        }
+        claimed = {d for i in self.settings.specs if i.name != inst.name for d in i.explicit_routes}
         return frozenset(self.settings.group.enis), frozenset(claimed)
 
     def observe(self, inst: InstanceSpec, deadline: Deadline) -> Observed:
