@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from awsfailover.core.items import KINDS, Item
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
@@ -112,12 +114,10 @@ class Metrics:
     def api_retry(self, operation: str, code: str) -> None:
         self.api_retries.labels(operation, code).inc()
 
-    def set_items(self, instance: str, here: set[str], total: list[str]) -> None:
-        for kind in ("vip", "eip", "route"):
-            self.items_here.labels(instance, kind).set(sum(i.startswith(kind + " ") for i in here))
-            self.items_total.labels(instance, kind).set(
-                sum(i.startswith(kind + " ") for i in total)
-            )
+    def set_items(self, instance: str, here: set[Item], total: list[Item]) -> None:
+        for kind in KINDS:
+            self.items_here.labels(instance, kind).set(sum(i.kind == kind for i in here))
+            self.items_total.labels(instance, kind).set(sum(i.kind == kind for i in total))
 
     def set_state(self, instance: str, state: str) -> None:
         for s in STATES:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from awsfailover.core.items import Item
+
 
 def destination_kind(dest: str) -> str:
     """'pl' for a prefix list, else 'ipv4' or 'ipv6' (the ReplaceRoute parameter differs)."""
@@ -88,8 +90,8 @@ class AssignPrivateIps:
     ips: tuple[str, ...]
     previous: tuple[tuple[str, str | None], ...]  # (ip, eni that held it)
 
-    def items(self) -> set[str]:
-        return {f"vip {ip}" for ip in self.ips}
+    def items(self) -> set[Item]:
+        return {Item.vip(ip) for ip in self.ips}
 
     def describe(self) -> str:
         frm = ", ".join(f"{ip} from {old or 'nobody'}" for ip, old in self.previous)
@@ -104,8 +106,8 @@ class MoveIpv6:
     ips: tuple[str, ...]
     unassign: tuple[tuple[str, tuple[str, ...]], ...]  # (holder eni, its ips to release)
 
-    def items(self) -> set[str]:
-        return {f"vip {ip}" for ip in self.ips}
+    def items(self) -> set[Item]:
+        return {Item.vip(ip) for ip in self.ips}
 
     def describe(self) -> str:
         parts = [f"unassign-ipv6 {' '.join(ips)} from {eni}" for eni, ips in self.unassign]
@@ -120,8 +122,8 @@ class ReplaceRoute:
     eni_id: str
     previous: str
 
-    def items(self) -> set[str]:
-        return {f"route {self.table_id} {self.destination}"}
+    def items(self) -> set[Item]:
+        return {Item.route(self.table_id, self.destination)}
 
     def describe(self) -> str:
         return (
@@ -142,8 +144,8 @@ class AssociateEip:
     previous: str
     after_vip: bool = False
 
-    def items(self) -> set[str]:
-        return {f"eip {self.allocation_id}"}
+    def items(self) -> set[Item]:
+        return {Item.eip(self.allocation_id)}
 
     def describe(self) -> str:
         return (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 
+from awsfailover.core.items import Item
 from awsfailover.core.model import (
     Action,
     AssignPrivateIps,
@@ -236,42 +237,42 @@ def plan(inst: InstanceSpec, observed: Observed) -> Plan:
     return Plan(instance=inst.name, eni_id=ours, actions=tuple(actions))
 
 
-def item_names(inst: InstanceSpec, observed: Observed) -> list[str]:
+def item_names(inst: InstanceSpec, observed: Observed) -> list[Item]:
     """Every item a takeover of inst converges: its VIPs, Elastic IPs and routes."""
-    items = [f"vip {v}" for v in inst.vips]
-    items += [f"eip {e.allocation_id}" for e in inst.eips]
+    items = [Item.vip(v) for v in inst.vips]
+    items += [Item.eip(e.allocation_id) for e in inst.eips]
     items += [
-        f"route {t} {d}"
+        Item.route(t, d)
         for t in sorted(observed.tables)
         for d in routes_in(inst, observed.tables[t], observed)
     ]
     return items
 
 
-def _owners(inst: InstanceSpec, observed: Observed) -> dict[str, tuple[str | None, bool]]:
+def _owners(inst: InstanceSpec, observed: Observed) -> dict[Item, tuple[str | None, bool]]:
     """item -> (the ENI it is on, whether it is on it the way this node wants it)."""
-    out: dict[str, tuple[str | None, bool]] = {}
+    out: dict[Item, tuple[str | None, bool]] = {}
     for vip in inst.vips:
         holder = observed.holders.get(vip)
-        out[f"vip {vip}"] = (holder.eni_id if holder else None, True)
+        out[Item.vip(vip)] = (holder.eni_id if holder else None, True)
     for eip in inst.eips:
         state = observed.eips.get(eip.allocation_id)
         if state is None:
-            out[f"eip {eip.allocation_id}"] = (None, False)
+            out[Item.eip(eip.allocation_id)] = (None, False)
             continue
         try:
             exact = state.private_ip == eip_private_ip(inst, eip, observed)
         except ConfigError:
             exact = False
-        out[f"eip {eip.allocation_id}"] = (state.eni_id, exact)
+        out[Item.eip(eip.allocation_id)] = (state.eni_id, exact)
     for table in observed.tables.values():
         for dest in routes_in(inst, table, observed):
             route = table.routes.get(dest)
-            out[f"route {table.table_id} {dest}"] = (route.eni_id if route else None, True)
+            out[Item.route(table.table_id, dest)] = (route.eni_id if route else None, True)
     return out
 
 
-def items_at(inst: InstanceSpec, observed: Observed, eni_id: str) -> set[str]:
+def items_at(inst: InstanceSpec, observed: Observed, eni_id: str) -> set[Item]:
     """The items (VIPs, Elastic IPs, routes) that are on eni_id in this observation."""
     return {i for i, (eni, exact) in _owners(inst, observed).items() if eni == eni_id and exact}
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from awsfailover.aws.ec2 import CallObserver, Ec2
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
+from awsfailover.core.items import Item
 from awsfailover.core.model import (
     Action,
     AssignPrivateIps,
@@ -532,8 +533,8 @@ class Engine:
         before_items = items_at(inst, observed, ours)
         if superseded is None:
             at_ours -= self._not_in_metadata(ours, inst, at_ours - before_items, grace)
-        outcome.moved = sorted(at_ours - before_items)
-        outcome.not_moved = [i for i in items if i not in at_ours]
+        outcome.moved = [str(i) for i in sorted(at_ours - before_items)]
+        outcome.not_moved = [str(i) for i in items if i not in at_ours]
         outcome.seconds = deadline.elapsed()
         outcome.mutating_calls = next(issued)
         if superseded is not None:
@@ -583,13 +584,13 @@ class Engine:
         self._run(action, deadline, guard)
 
     def _not_in_metadata(
-        self, eni_id: str, inst: InstanceSpec, moved: set[str], until: Deadline
-    ) -> set[str]:
+        self, eni_id: str, inst: InstanceSpec, moved: set[Item], until: Deadline
+    ) -> set[Item]:
         """AWS documents instance metadata on the new owner as where a moved address is
         confirmed, and it lags the API: poll local-ipv4s/ipv6s of our MAC until every VIP we
         moved is there, bounded by the confirmation deadline. The items still missing; none
         when this node has no instance metadata (not on EC2, or IMDS blocked)."""
-        vips = {i.split(" ", 1)[1] for i in moved if i.startswith("vip ")}
+        vips = {i.key for i in moved if i.kind == "vip"}
         delay = 0.05
         while vips:
             seen = self._metadata_addresses(eni_id)
@@ -604,7 +605,7 @@ class Engine:
                     inst.name,
                     ", ".join(sorted(missing)),
                 )
-                return {f"vip {v}" for v in missing}
+                return {Item.vip(v) for v in missing}
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
         return set()
@@ -643,7 +644,7 @@ class Engine:
         inst: InstanceSpec,
         deadline: Deadline,
         grace: Deadline,
-        want: set[str] | None,
+        want: set[Item] | None,
         wait: bool,
     ) -> Observed | None:
         """Poll until the asynchronous moves show up (the whole plan converged, or the items
