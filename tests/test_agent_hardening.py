@@ -53,7 +53,7 @@ def test_reload_during_a_slowed_takeover_lets_it_finish(
     assert "cannot schedule new futures" not in caplog.text
     assert holder(ec2, VIP4) == [world.eni_b]
     assert all(route_targets(ec2, t)[ROUTE6] == world.eni_b for t in world.rtb_clients)
-    assert old_engine._pool._shutdown  # drained, then closed
+    assert old_engine.calls.closed  # drained, then closed
 
 
 # --- item 5: a bad reload keeps the old config, whatever the bytes ------------------------------

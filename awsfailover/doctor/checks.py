@@ -13,13 +13,14 @@ from functools import partial
 from typing import Any, TextIO, TypeVar
 
 from awsfailover.aws.ec2 import Ec2, make_ec2_client
+from awsfailover.aws.node import NodeFacts, resolve_node
 from awsfailover.config.schema import InstanceSettings, Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import RouteTable
 from awsfailover.core.plan import resolve_private_ip
 from awsfailover.core.spec import EipSpec
+from awsfailover.core.tables import select_tables
 from awsfailover.errors import AwsError, AwsFailoverError, ConfigError, MetadataError
-from awsfailover.failover.engine import NodeFacts, resolve_node, select_tables
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 T = TypeVar("T")

@@ -19,11 +19,12 @@ from functools import partial
 from typing import Any, TextIO
 
 from awsfailover.aws.ec2 import Ec2, call_once, make_client
+from awsfailover.aws.node import resolve_node
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.plan import routes_in
 from awsfailover.errors import AwsError, ConfigError, PermanentError
-from awsfailover.failover.engine import Engine, build_engine, resolve_node
+from awsfailover.failover.engine import Engine, build_engine
 from awsfailover.iam.policy import (
     DESCRIBE_ACTIONS,
     EIP_DESCRIBE_ACTIONS,

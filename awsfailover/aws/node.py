@@ -1,0 +1,82 @@
+"""This node: its Region and its ENIs, from the config, else the environment, else IMDSv2.
+
+One NodeFacts per command, so one metadata session (one token) and one lookup per interface,
+however many parts of the command ask.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from awsfailover.config.schema import Settings
+from awsfailover.core.spec import InstanceSpec
+
+if TYPE_CHECKING:
+    from awsfailover.aws.imds import Imds
+
+__all__ = ["Node", "NodeFacts", "resolve_node"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Node:
+    region: str
+    eni_id: str
+
+
+class NodeFacts:
+    """This node's Region and ENIs: from the config, else the environment, else IMDSv2, with
+    one metadata session (one token) and one lookup per interface however many ask."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._imds: Imds | None = None
+        self._by_interface: dict[str, str] = {}
+
+    def _metadata(self) -> Imds:
+        if self._imds is None:
+            from awsfailover.aws.imds import Imds
+
+            self._imds = Imds()
+        return self._imds
+
+    def region(self) -> str:
+        s = self.settings
+        region = s.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        return region or self._metadata().region()
+
+    def eni_of(self, interface: str, key: str) -> str:
+        if interface not in self._by_interface:
+            from awsfailover.aws.imds import interface_mac
+
+            eni_id = self._metadata().eni_for_mac(interface_mac(interface))
+            log.info("%s %s is %s (from instance metadata)", key, interface, eni_id)
+            self._by_interface[interface] = eni_id
+        return self._by_interface[interface]
+
+    def node_eni(self) -> str:
+        """node.eni_id, else the ENI of node.interface."""
+        return self.settings.node.eni_id or self.eni_of(
+            self.settings.node.interface, "node.interface"
+        )
+
+    def instance_enis(self, instances: list[InstanceSpec]) -> dict[str, str]:
+        """The ENI of each instance that names its own (a multi-NIC node): eni_id, else the
+        ENI of its interface by MAC."""
+        out: dict[str, str] = {}
+        for inst in instances:
+            if inst.eni_id:
+                out[inst.name] = inst.eni_id
+            elif inst.interface:
+                out[inst.name] = self.eni_of(inst.interface, f"instances.{inst.name}.interface")
+        return out
+
+
+def resolve_node(settings: Settings) -> Node:
+    """Region and this node's ENI: from the config, else the environment, else IMDSv2."""
+    facts = NodeFacts(settings)
+    return Node(facts.region(), facts.node_eni())

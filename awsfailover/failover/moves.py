@@ -1,0 +1,154 @@
+"""Making the moves a plan lists, one EC2 call (or a short sequence) per action.
+
+Independent actions run concurrently; an Elastic IP that maps to a VIP this plan moves waits
+for that move. Every mutating call passes the guard first, so a newer keepalived transition
+stops a takeover between calls. Calls that EC2 may refuse while a previous one settles (an
+IPv6 address still being released, an address not yet counted as ours) look before they
+retry, and retry only within the deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from awsfailover.aws.ec2 import Ec2
+from awsfailover.core.backoff import ASSOCIATE, IPV6_ASSIGN, Backoff
+from awsfailover.core.deadline import Deadline
+from awsfailover.core.model import (
+    Action,
+    AssignPrivateIps,
+    AssociateEip,
+    MoveIpv6,
+    Outcome,
+    Plan,
+    ReplaceRoute,
+)
+from awsfailover.core.spec import InstanceSpec
+from awsfailover.errors import AwsError, PermanentError, Superseded
+from awsfailover.failover.calls import Calls
+
+__all__ = ["IPV6_IN_USE_CODES", "Guard", "Moves"]
+
+log = logging.getLogger(__name__)
+
+Guard = Callable[[], None]
+# What AssignIpv6Addresses may answer while the address is still being released by its old
+# holder. AWS documents neither; InvalidIPAddress.InUse is EC2's code for an address in use.
+IPV6_IN_USE_CODES = frozenset({"InvalidIPAddress.InUse", "InvalidParameterValue"})
+
+
+class Moves:
+    def __init__(self, ec2: Ec2, calls: Calls) -> None:
+        self.ec2 = ec2
+        self.calls = calls
+
+    def execute(
+        self, inst: InstanceSpec, the_plan: Plan, deadline: Deadline, guard: Guard, out: Outcome
+    ) -> tuple[Superseded | None, list[Action]]:
+        """Run independent actions concurrently; errors go to the outcome. Returns what
+        stopped us (if anything) and the actions that succeeded."""
+        futures: dict[Action, Future[None]] = {}
+        for a in the_plan.actions:
+            if not (isinstance(a, AssociateEip) and a.after_vip):
+                futures[a] = self.calls.submit(self._run, a, deadline, guard)
+        moves = [f for a, f in futures.items() if isinstance(a, AssignPrivateIps)]
+        for a in the_plan.actions:
+            if isinstance(a, AssociateEip) and a.after_vip:
+                # Same step as the VIP move, but behind it: EC2 refuses to map an Elastic IP
+                # to an address the ENI does not hold yet.
+                futures[a] = self.calls.submit(self._after, moves, a, deadline, guard)
+        superseded: Superseded | None = None
+        done: list[Action] = []
+        for action, fut in futures.items():
+            try:
+                self.calls.wait(fut, deadline, action.describe())
+                done.append(action)
+            except Superseded as exc:
+                superseded = exc
+            except AwsError as exc:
+                out.errors.append(str(exc))
+                log.error("%s: %s failed: %s", inst.name, action.describe(), exc)
+        return superseded, done
+
+    def _after(
+        self, first: list[Future[None]], action: Action, deadline: Deadline, guard: Guard
+    ) -> None:
+        for f in first:
+            with contextlib.suppress(Exception):  # reported through the move's own future
+                self.calls.wait(f, deadline, "the VIP move")
+        self._run(action, deadline, guard)
+
+    def _run(self, action: Action, deadline: Deadline, guard: Guard) -> None:
+        if isinstance(action, AssignPrivateIps):
+            guard()
+            self.ec2.assign_private_ips(action.eni_id, list(action.ips), deadline)
+        elif isinstance(action, MoveIpv6):
+            self._move_ipv6(action, deadline, guard)
+        elif isinstance(action, ReplaceRoute):
+            guard()
+            self.ec2.replace_route(action.table_id, action.destination, action.eni_id, deadline)
+        elif isinstance(action, AssociateEip):
+            self._associate(action, deadline, guard)
+
+    def _associate(self, action: AssociateEip, deadline: Deadline, guard: Guard) -> None:
+        """AssociateAddress(AllowReassociation) is idempotent: a retry after a lost answer is
+        harmless. When the private address is a VIP this plan moved, EC2 may not count it as
+        ours for a moment (the move is asynchronous) and refuses the association: look, and
+        retry while the address is still on its way, within the deadline."""
+        backoff = Backoff(ASSOCIATE)
+        while True:
+            guard()
+            try:
+                self.ec2.associate_address(
+                    action.allocation_id, action.eni_id, action.private_ip, deadline
+                )
+                return
+            except PermanentError:
+                held = self.ec2.describe_enis([action.eni_id], deadline)[action.eni_id]
+                if (
+                    not action.after_vip
+                    or action.private_ip in held.private_ipv4s
+                    or not backoff.fits(deadline)
+                ):
+                    raise
+                log.debug("%s not on %s yet; retrying", action.private_ip, action.eni_id)
+                backoff.sleep()
+
+    def _move_ipv6(self, action: MoveIpv6, deadline: Deadline, guard: Guard) -> None:
+        ips = list(action.ips)
+        for holder, held in action.unassign:
+            guard()
+            try:
+                self.ec2.unassign_ipv6(holder, list(held), deadline)
+            except PermanentError:
+                # A retried unassign whose first answer was lost meets an address already
+                # released, and AWS refuses it ("not mapped to interface"). Look instead of
+                # trusting an undocumented code: released is released.
+                if set(held) & set(self._ipv6_of(holder, deadline)):
+                    raise
+                log.info("ipv6 %s already released by %s", ", ".join(held), holder)
+        # IPv6 has no reassignment flag: the released address may still be "in use" for a
+        # moment. Retry the assign right away, tightly, instead of polling Describe first:
+        # that keeps the gap as short as the API allows.
+        backoff = Backoff(IPV6_ASSIGN)
+        while True:
+            guard()
+            try:
+                self.ec2.assign_ipv6(action.eni_id, ips, deadline)
+                return
+            except PermanentError as err:
+                # Look first: our own assign whose answer was lost left the address here, and
+                # EC2 then calls it in use too.
+                if set(ips) <= set(self._ipv6_of(action.eni_id, deadline)):
+                    return
+                in_use = action.unassign and err.code in IPV6_IN_USE_CODES
+                if not in_use or not backoff.fits(deadline):
+                    raise
+                log.debug("ipv6 %s still held elsewhere; retrying in %.2fs", ips, backoff.delay)
+                backoff.sleep()
+
+    def _ipv6_of(self, eni_id: str, deadline: Deadline) -> tuple[str, ...]:
+        return self.ec2.describe_enis([eni_id], deadline)[eni_id].ipv6s
