@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from helpers.audit import MutationLog
 from prometheus_client import CollectorRegistry
 from test_agent import Running, load, wait_for, write_config
 
@@ -88,10 +89,15 @@ def test_sighup_reloads_in_a_real_process(env, tmp_path: Path):
 def test_200_random_transitions_end_on_the_last_master(env, tmp_path: Path):
     sim, world = env
     sim.set_faults(latency=0.01)  # enough for transitions to overlap takeovers in flight
-    agents = {}
+    agents, audits = {}, {"a": MutationLog(), "b": MutationLog()}
     for n, eni in (("a", world.eni_a), ("b", world.eni_b)):
         cfg = write_config(world, eni, tmp_path, n, "damping_max_moves = 1000\n")
-        agents[n] = Agent(load(cfg), registry=CollectorRegistry(), addresses=lambda _i: set())
+        agents[n] = Agent(
+            load(cfg),
+            registry=CollectorRegistry(),
+            addresses=lambda _i: set(),
+            listeners=(audits[n],),
+        )
     rng = random.Random(20261121)
     received: dict[str, list[tuple[float, str, int]]] = {"a": [], "b": []}
     lock = threading.Lock()
@@ -126,14 +132,14 @@ def test_200_random_transitions_end_on_the_last_master(env, tmp_path: Path):
             assert {route_targets(ec2, t)[d] for d in (ROUTE4, world.prefix_list)} == {want}
         # no stale action: every mutating call a node made was cleared by its newest
         # transition at that moment, and that transition was MASTER
-        for n, ag in by.items():
-            for at, _inst, gen in ag.mutation_log:
+        for n in by:
+            for at, _inst, gen in audits[n].entries:
                 before = [r for r in received[n] if r[0] <= at]
                 assert before, "a mutation before any transition"
                 newest = max(before, key=lambda r: r[2])
                 assert newest[1] == "MASTER" and newest[2] == gen, (n, at, newest, gen)
         # both kinds happened: takeovers that moved things and takeovers cut short
-        assert sum(len(ag.mutation_log) for ag in by.values()) > 0
+        assert sum(len(log.entries) for log in audits.values()) > 0
         superseded = sum(
             ag.registry.get_sample_value(
                 "awsfailover_takeovers_total", {"instance": "VI_1", "result": "superseded"}

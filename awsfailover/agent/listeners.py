@@ -1,0 +1,95 @@
+"""The agent's own listeners: Prometheus metrics and the operator's log lines."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from awsfailover.agent.events import (
+    Event,
+    Reconciled,
+    SplitBrainEvent,
+    TakeoverFinished,
+    TransitionEvent,
+)
+from awsfailover.agent.metrics import Metrics
+
+__all__ = ["LogListener", "MetricsListener"]
+
+log = logging.getLogger(__name__)
+
+# Followed from a record in the sequence file (a hook's, or ours before a restart), not
+# received from keepalived: not counted as a transition received.
+_NOT_RECEIVED = frozenset({"recorded", "resume"})
+
+
+class MetricsListener:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def __call__(self, event: Event) -> None:
+        m = self.metrics
+        if isinstance(event, TransitionEvent):
+            if event.generation is None:
+                m.handoffs.labels(f"{event.source}-overtaken").inc()
+                return
+            if event.source not in _NOT_RECEIVED:
+                m.handoffs.labels(event.source).inc()
+            m.set_state(event.instance, event.state)
+        elif isinstance(event, SplitBrainEvent):
+            if event.status == "damped":
+                m.damped.labels(event.instance).inc()
+            m.split_brain.labels(event.instance).set(1 if event.status == "damped" else 0)
+        elif isinstance(event, TakeoverFinished):
+            m.takeovers.labels(event.instance, event.result).inc()
+            out = event.outcome
+            if out is None or event.result == "noop":
+                return
+            if event.reason == "drift":
+                m.drift_repairs.labels(event.instance).inc()
+            m.takeover_seconds.labels(event.instance).observe(out.seconds)
+        elif isinstance(event, Reconciled):
+            m.last_reconcile.set(time.time())
+            for name, (here, total) in event.items.items():
+                m.set_items(name, set(here), list(total))
+
+
+class LogListener:
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, SplitBrainEvent) and event.status == "damped":
+            log.error(
+                "%s: DAMPED drift repair: %d repairs in %.0fs since keepalived's last "
+                "transition; another node also claims MASTER (split brain?). Leaving EC2 as "
+                "it is until keepalived reports a new transition.",
+                event.instance,
+                event.repairs,
+                event.window,
+            )
+        elif isinstance(event, TakeoverFinished):
+            self._finished(event)
+
+    @staticmethod
+    def _finished(event: TakeoverFinished) -> None:
+        name, out = event.instance, event.outcome
+        if event.result == "superseded":
+            log.info("%s", event.error)
+        elif event.result == "failed" and event.error is not None:
+            log.error("%s: takeover failed: %s", name, event.error)
+        elif event.result == "converged" and out is not None:
+            log.info(
+                "%s: %s: converged on %s in %.3fs (%d mutating calls)",
+                name,
+                event.reason,
+                out.eni_id,
+                out.seconds,
+                out.mutating_calls,
+            )
+        elif event.result == "partial" and out is not None:
+            log.error(
+                "%s: %s: incomplete after %.1fs; NOT moved: %s; errors: %s",
+                name,
+                event.reason,
+                out.seconds,
+                ", ".join(out.not_moved),
+                " | ".join(out.errors) or "-",
+            )

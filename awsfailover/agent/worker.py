@@ -1,0 +1,167 @@
+"""One worker thread per instance: it runs the takeovers keepalived's transitions ask for, and
+the drift repairs the reconcile loop asks for, one at a time.
+
+A transition never waits on EC2: it bumps the instance's generation and wakes the worker. A
+running takeover checks, before every mutating call, that its generation is still the newest
+and that no hook recorded a newer transition in the shared sequence: the newest transition
+always wins, whichever channel carried it. The worker knows its engine holder, the sequences
+and the event bus; it never holds the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from awsfailover.agent.damper import Damper
+from awsfailover.agent.engines import EngineHolder
+from awsfailover.agent.events import (
+    Bus,
+    MutationEvent,
+    Reason,
+    Result,
+    SplitBrainEvent,
+    TakeoverFinished,
+    TakeoverStarted,
+)
+from awsfailover.agent.sequences import Sequences
+from awsfailover.config.schema import AgentSettings
+from awsfailover.core.deadline import Deadline
+from awsfailover.core.spec import InstanceSpec
+from awsfailover.errors import AwsError, ConfigError, Superseded
+from awsfailover.failover.moves import Guard
+from awsfailover.failover.sequence import ZERO, Stamp
+
+__all__ = ["InstanceWorker"]
+
+log = logging.getLogger(__name__)
+
+
+class InstanceWorker:
+    def __init__(
+        self,
+        inst: InstanceSpec,
+        engines: EngineHolder,
+        sequences: Sequences,
+        events: Bus,
+        settings: AgentSettings,
+    ) -> None:
+        self.inst = inst
+        self.engines = engines
+        self.sequences = sequences
+        self.events = events
+        self.settings = settings
+        self.cond = threading.Condition()
+        self.role = "UNKNOWN"
+        self.stamp: Stamp = ZERO  # the newest accepted transition's place in keepalived's order
+        self.gen = 0
+        self.done_gen = 0
+        self.repair = False
+        self.busy = False
+        self.stopping = False
+        self.damper = Damper(settings.damping_max_moves, settings.damping_window)
+        self.thread = threading.Thread(target=self._run, name=f"worker-{inst.name}", daemon=True)
+        self.thread.start()
+
+    def reconfigure(self, inst: InstanceSpec, settings: AgentSettings) -> None:
+        self.inst = inst
+        self.settings = settings
+
+    def submit(self, state: str, stamp: Stamp) -> int:
+        """Called with the ordering lock held, for a transition the sequence accepted."""
+        with self.cond:
+            self.stamp = stamp
+            if state == "MASTER" == self.role and (self.busy or self.gen != self.done_gen):
+                # The same MASTER again while its takeover is queued or running (a FIFO line
+                # and a hook for one keepalived transition): restarting would only throw away
+                # the calls already made. The takeover's guard now checks the newer stamp.
+                log.debug("%s: MASTER already in hand (transition %d)", self.inst.name, self.gen)
+                return self.gen
+            self.gen += 1
+            self.role = state
+            self.repair = False
+            was = self.damper.transition()
+            self.events.emit(SplitBrainEvent(self.inst.name, "cleared", was_damped=was))
+            self.cond.notify_all()
+            return self.gen
+
+    def request_repair(self) -> None:
+        with self.cond:
+            if self.role == "MASTER" and not self.busy and self.gen == self.done_gen:
+                self.repair = True
+                self.cond.notify_all()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+
+    def idle(self) -> bool:
+        with self.cond:
+            return not self.busy and self.gen == self.done_gen and not self.repair
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.stopping and self.gen == self.done_gen and not self.repair:
+                    self.cond.wait()
+                if self.stopping:
+                    return
+                gen, role, repair = self.gen, self.role, self.repair and self.gen == self.done_gen
+                self.repair = False
+                self.busy = True
+            reason: Reason = "drift" if repair else "transition"
+            try:
+                if role == "MASTER":
+                    self._takeover(gen, reason)
+            except Exception:  # a worker must survive anything to serve the next transition
+                log.exception("%s: takeover crashed", self.inst.name)
+                self.events.emit(TakeoverFinished(self.inst.name, reason, gen, "failed"))
+            finally:
+                with self.cond:
+                    self.done_gen = max(self.done_gen, gen)
+                    self.busy = False
+                    self.cond.notify_all()
+
+    def _guard(self, gen: int) -> Guard:
+        seq = self.sequences(self.inst.name)
+
+        def guard() -> None:
+            at = time.monotonic()  # stamped before the check: the audit log never flatters us
+            if self.gen != gen:
+                raise Superseded(f"{self.inst.name}: transition {gen} superseded by {self.gen}")
+            # A hook that did the work itself (the agent did not answer in time) advanced the
+            # shared sequence: a newer keepalived transition, whichever path carried it.
+            seq.check(self.stamp)
+            self.events.emit(MutationEvent(self.inst.name, gen, at))
+
+        return guard
+
+    def _takeover(self, gen: int, reason: Reason) -> None:
+        name = self.inst.name
+        deadline = Deadline(self.settings.takeover_deadline)
+        if reason == "drift" and not self.damper.allow_repair(time.monotonic()):
+            self.events.emit(
+                SplitBrainEvent(
+                    name, "damped", repairs=len(self.damper.moves), window=self.damper.window
+                )
+            )
+            return
+        self.events.emit(TakeoverStarted(name, reason, gen))
+        with self.engines.lease() as engine:
+            try:
+                outcome = engine.takeover(self.inst, deadline, self._guard(gen))
+            except Superseded as exc:
+                self.events.emit(TakeoverFinished(name, reason, gen, "superseded", error=str(exc)))
+                return
+            except (AwsError, ConfigError) as exc:
+                self.events.emit(TakeoverFinished(name, reason, gen, "failed", error=str(exc)))
+                return
+        if not outcome.planned:
+            self.events.emit(TakeoverFinished(name, reason, gen, "noop", outcome))
+            return
+        if reason == "drift":
+            self.damper.record_repair(time.monotonic())
+        result: Result = "converged" if outcome.complete else "partial"
+        self.events.emit(TakeoverFinished(name, reason, gen, result, outcome))
