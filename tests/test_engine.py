@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from awsfailover.aws.ec2 import CallCounter, Ec2, make_ec2_client
+from awsfailover.aws.clients import CallCounter, make_ec2_client
+from awsfailover.aws.ec2 import Ec2
 from awsfailover.config.schema import FailoverSettings, InstanceSettings, Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.spec import InstanceSpec
@@ -128,10 +129,10 @@ def test_newer_transition_supersedes_one_in_flight(env, tmp_path: Path):
 def test_throttle_gate_pauses_every_caller_and_backs_off() -> None:
     """After a throttle, the next call of that operation waits; the pause grows while
     throttling goes on and is always cut short by the deadline."""
-    from awsfailover.aws.ec2 import _ThrottleGate
+    from awsfailover.aws.retry import ThrottleGate
     from awsfailover.core.deadline import Deadline
 
-    gate = _ThrottleGate()
+    gate = ThrottleGate()
     started = time.monotonic()
     gate.wait(Deadline(5))
     assert time.monotonic() - started < 0.01  # never throttled: no pause

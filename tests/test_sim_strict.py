@@ -103,7 +103,7 @@ def test_move_delay_is_visible(world, ec2, sim):
 
 
 def test_token_bucket_throttles_replace_route(world, sim):
-    from awsfailover.aws.ec2 import make_ec2_client
+    from awsfailover.aws.clients import make_ec2_client
 
     ec2 = make_ec2_client("eu-north-1", sim.url)  # botocore retries off: we see each answer
     sim.set_faults(buckets=True, bucket_scale=0.1)  # burst 5, refill 0.5/s for ReplaceRoute
@@ -123,7 +123,7 @@ def test_token_bucket_throttles_replace_route(world, sim):
 
 
 def test_injected_5xx_and_drops_are_counted(world, ec2, sim):
-    from awsfailover.aws.ec2 import make_ec2_client
+    from awsfailover.aws.clients import make_ec2_client
 
     c = make_ec2_client("eu-north-1", sim.url)
     sim.set_faults(error_rate=1.0, actions=["DescribeVpcs"])

@@ -22,8 +22,8 @@ def iam_policy(args: argparse.Namespace) -> int:
     from awsfailover.config.load import load_settings
     from awsfailover.config.raw import resolve_config_path
     from awsfailover.config.schema import Settings
-    from awsfailover.iam.check import PolicyArgs, policy_scope
     from awsfailover.iam.policy import build, render
+    from awsfailover.iam.scope import PolicyArgs, policy_scope
 
     settings: Settings | None = None
     if args.config or resolve_config_path(None).is_file():

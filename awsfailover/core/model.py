@@ -63,6 +63,15 @@ class EipState:
 
 
 @dataclass(frozen=True)
+class AddressLimit:
+    """What an instance type allows per ENI (DescribeInstanceTypes' NetworkInfo)."""
+
+    instance_type: str
+    ipv4: int
+    ipv6: int
+
+
+@dataclass(frozen=True)
 class Observed:
     """What one round of Describe calls saw, for one instance."""
 

@@ -8,15 +8,16 @@ import os
 import sys
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import astuple, dataclass, field
 from typing import Any, TextIO, TypeVar
 
-from awsfailover.aws.ec2 import Ec2, make_ec2_client
+from awsfailover.aws.actions import probe_actions
+from awsfailover.aws.clients import make_ec2_client
+from awsfailover.aws.ec2 import Ec2
 from awsfailover.aws.node import NodeFacts, resolve_node
 from awsfailover.config.schema import InstanceSettings, Settings
 from awsfailover.core.deadline import Deadline
-from awsfailover.core.model import RouteTable
+from awsfailover.core.model import AddressLimit, EipState, RouteTable
 from awsfailover.core.plan import resolve_private_ip
 from awsfailover.core.spec import EipSpec
 from awsfailover.core.tables import select_tables
@@ -45,13 +46,13 @@ class Facts:
     table_errors: dict[str, str]  # instance -> why its tables could not be selected
     security_groups: dict[str, Any]  # group id -> DescribeSecurityGroups entry
     reservations: dict[str, list[str]]  # subnet id -> explicit reservation CIDRs
-    ip_limits: dict[str, tuple[str, int, int]]  # ENI -> (instance type, IPv4, IPv6 per ENI)
+    ip_limits: dict[str, AddressLimit]  # ENI -> what its instance type allows per ENI
     imds: str | None  # None when reachable, else the error
     imds_needed: bool
     agent_health: str | None  # None when healthy, "" when not expected, else the error
     missing_enis: list[str] = field(default_factory=list)
     instance_enis: dict[str, str] = field(default_factory=dict)  # instance -> its ENI here
-    addresses: dict[str, Any] = field(default_factory=dict)  # allocation id -> DescribeAddresses
+    addresses: dict[str, EipState] = field(default_factory=dict)  # allocation id -> its state
     # probe -> why it could not look (a denied action): fails the checks that need it only
     failed_probes: dict[str, str] = field(default_factory=dict)
 
@@ -184,8 +185,8 @@ def check_eips(settings: Settings, f: Facts) -> list[Line]:
         own = _own(inst, f)
         for eip in inst.eips:
             alloc = eip.allocation_id
-            raw = f.addresses.get(alloc)
-            if raw is None:
+            state = f.addresses.get(alloc)
+            if state is None:
                 out.append(
                     Line(
                         FAIL,
@@ -221,15 +222,13 @@ def check_eips(settings: Settings, f: Facts) -> list[Line]:
                 )
                 continue
             where = (
-                f"now on {raw['NetworkInterfaceId']} {raw.get('PrivateIpAddress')}"
-                if raw.get("NetworkInterfaceId")
-                else "now unassociated"
+                f"now on {state.eni_id} {state.private_ip}" if state.eni_id else "now unassociated"
             )
             out.append(
                 Line(
                     PASS,
                     "eip",
-                    f"{inst.name}: {alloc} ({raw.get('PublicIp')}) maps to {own} {want} on "
+                    f"{inst.name}: {alloc} ({state.public_ip}) maps to {own} {want} on "
                     f"MASTER; {where}",
                 )
             )
@@ -407,7 +406,7 @@ def check_ip_room(settings: Settings, f: Facts) -> list[Line]:
                 )
             )
             continue
-        itype, lim4, lim6 = f.ip_limits[eni]
+        itype, lim4, lim6 = astuple(f.ip_limits[eni])
         have4 = {a["PrivateIpAddress"] for a in raw.get("PrivateIpAddresses", [])}
         have6 = {str(ipaddress.ip_address(a["Ipv6Address"])) for a in raw.get("Ipv6Addresses", [])}
         need4, need6 = len(have4 | vips4), len(have6 | vips6)
@@ -490,14 +489,7 @@ CHECKS: list[tuple[str, Callable[[Settings, Facts], list[Line]], tuple[str, ...]
     ("agent", check_agent, ()),
 ]
 # What each probe calls: the fix for a denied probe is the statement iam-policy prints.
-PROBE_ACTIONS = {
-    "subnets": "ec2:DescribeSubnets",
-    "route_tables": "ec2:DescribeRouteTables",
-    "security_groups": "ec2:DescribeSecurityGroups",
-    "reservations": "ec2:GetSubnetCidrReservations",
-    "instances": "ec2:DescribeInstances, ec2:DescribeInstanceTypes",
-    "addresses": "ec2:DescribeAddresses",
-}
+PROBE_ACTIONS = probe_actions()
 
 
 def judge(settings: Settings, f: Facts) -> list[Line]:
@@ -560,7 +552,6 @@ def gather(
     resolved: dict[str, str] | None = None,
 ) -> Facts:
     deadline = Deadline(60.0)
-    c = ec2.client
     instance_enis = {
         i.name: i.eni_id for i in settings.instances if i.eni_id
     }  # interface-named ENIs are resolved by run()
@@ -569,18 +560,11 @@ def gather(
     found: dict[str, Any] = {}
     missing = []
     for eni in ids:  # one by one: a missing ENI must not hide the others
-        try:
-            resp = ec2.call(
-                "DescribeNetworkInterfaces",
-                eni,
-                deadline,
-                partial(c.describe_network_interfaces, NetworkInterfaceIds=[eni]),
-            )
-            found[eni] = resp["NetworkInterfaces"][0]
-        except AwsError as err:
-            if "NotFound" not in err.code:
-                raise
+        entry = ec2.eni_entry(eni, deadline)
+        if entry is None:
             missing.append(eni)
+        else:
+            found[eni] = entry
     if own_eni not in found:
         raise ConfigError(f"this node's ENI {own_eni} does not exist")
     failed: dict[str, str] = {}
@@ -594,25 +578,12 @@ def gather(
             failed[name] = str(err)
             return default
 
-    def by_id(op: str, ids: list[str], key: str, id_key: str, fn: Callable[[], Any]) -> Any:
-        return {x[id_key]: x for x in ec2.call(op, ",".join(ids), deadline, fn)[key]}
-
     subnet_ids = sorted({e["SubnetId"] for e in found.values()})
-    subnets = probe(
-        "subnets",
-        {},
-        lambda: by_id(
-            "DescribeSubnets",
-            subnet_ids,
-            "Subnets",
-            "SubnetId",
-            lambda: c.describe_subnets(SubnetIds=subnet_ids),
-        ),
-    )
+    subnets = probe("subnets", {}, lambda: ec2.subnet_entries(subnet_ids, deadline))
     own_subnet = found[own_eni]["SubnetId"]
     tables: dict[str, dict[str, RouteTable]] = {}
     table_errors: dict[str, str] = {}
-    for inst in settings.instances:
+    for inst in settings.specs:
         if not inst.routes:
             continue
         try:
@@ -620,9 +591,9 @@ def gather(
                 listing = ec2.describe_route_tables(deadline, table_ids=list(inst.route_tables))
             else:
                 listing = ec2.describe_route_tables(
-                    deadline, subnet_ids=inst.subnet_ids or [own_subnet]
+                    deadline, subnet_ids=list(inst.subnet_ids or [own_subnet])
                 )
-            tables[inst.name] = select_tables(inst.spec, listing, own_subnet)
+            tables[inst.name] = select_tables(inst, listing, own_subnet)
         except ConfigError as err:
             table_errors[inst.name] = f"{inst.name}: {err}"
         except AwsError as err:
@@ -630,35 +601,24 @@ def gather(
     group_ids = sorted({g["GroupId"] for e in found.values() for g in e.get("Groups", [])})
     sgs: dict[str, Any] = {}
     if group_ids:
-        sgs = probe(
-            "security_groups",
-            {},
-            lambda: by_id(
-                "DescribeSecurityGroups",
-                group_ids,
-                "SecurityGroups",
-                "GroupId",
-                lambda: c.describe_security_groups(GroupIds=group_ids),
-            ),
-        )
-
-    def explicit(s: str) -> list[str]:
-        held = ec2.call(
-            "GetSubnetCidrReservations",
-            s,
-            deadline,
-            partial(c.get_subnet_cidr_reservations, SubnetId=s),
-        )
-        return [
-            r["Cidr"]
-            for r in held.get("SubnetIpv4CidrReservations", [])
-            if r.get("ReservationType") == "explicit"
-        ]
-
-    reservations = probe("reservations", {}, lambda: {s: explicit(s) for s in subnet_ids})
+        sgs = probe("security_groups", {}, lambda: ec2.security_group_entries(group_ids, deadline))
+    reservations = probe(
+        "reservations",
+        {},
+        lambda: {s: ec2.explicit_reservations(s, deadline) for s in subnet_ids},
+    )
     allocs = sorted({e.allocation_id for i in settings.instances for e in i.eips})
-
-    addrs = probe("addresses", {}, lambda: _addresses(ec2, allocs, deadline)) if allocs else {}
+    # by filter: a missing one is left out (its own FAIL line), not the whole probe
+    addrs = (
+        probe("addresses", {}, lambda: ec2.describe_addresses(allocs, deadline, missing_ok=True))
+        if allocs
+        else {}
+    )
+    attached = {
+        eni: raw["Attachment"]["InstanceId"]
+        for eni, raw in found.items()
+        if raw.get("Attachment", {}).get("InstanceId")
+    }
     return Facts(
         own_eni=own_eni,
         enis=found,
@@ -667,7 +627,7 @@ def gather(
         table_errors=table_errors,
         security_groups=sgs,
         reservations=reservations,
-        ip_limits=probe("instances", {}, lambda: _ip_limits(ec2, found, deadline)),
+        ip_limits=probe("instances", {}, lambda: ec2.address_limits(attached, deadline)),
         imds=_imds_probe(),
         imds_needed=imds_needed,
         agent_health=_agent_probe(settings, expect_agent),
@@ -676,74 +636,6 @@ def gather(
         instance_enis=instance_enis,
         addresses=addrs,
     )
-
-
-def _addresses(ec2: Ec2, allocs: list[str], deadline: Deadline) -> dict[str, Any]:
-    """allocation id -> DescribeAddresses entry; a missing one is left out, not fatal
-    (EC2 refuses the whole list for one unknown id, so then one by one)."""
-
-    def one_call(ids: list[str]) -> dict[str, Any]:
-        resp = ec2.call(
-            "DescribeAddresses",
-            ",".join(ids),
-            deadline,
-            partial(ec2.client.describe_addresses, AllocationIds=ids),
-        )
-        return {a["AllocationId"]: a for a in resp["Addresses"]}
-
-    try:
-        return one_call(allocs)
-    except AwsError as err:
-        if "NotFound" not in err.code:
-            raise
-    out: dict[str, Any] = {}
-    for a in allocs:
-        try:
-            out.update(one_call([a]))
-        except AwsError as err:
-            if "NotFound" not in err.code:
-                raise
-    return out
-
-
-def _ip_limits(
-    ec2: Ec2, enis: dict[str, Any], deadline: Deadline
-) -> dict[str, tuple[str, int, int]]:
-    c = ec2.client
-    # ENI -> its instance (a multi-NIC instance has several ENIs)
-    instance_of = {
-        eni: raw["Attachment"]["InstanceId"]
-        for eni, raw in enis.items()
-        if raw.get("Attachment", {}).get("InstanceId")
-    }
-    if not instance_of:
-        return {}
-    ids = sorted(set(instance_of.values()))
-    resp = ec2.call(
-        "DescribeInstances", ",".join(ids), deadline, lambda: c.describe_instances(InstanceIds=ids)
-    )
-    itype = {
-        i["InstanceId"]: i["InstanceType"] for r in resp["Reservations"] for i in r["Instances"]
-    }
-    types = sorted(set(itype.values()))
-    info = ec2.call(
-        "DescribeInstanceTypes",
-        ",".join(types),
-        deadline,
-        lambda: c.describe_instance_types(InstanceTypes=types),
-    )
-    limits = {
-        t["InstanceType"]: (
-            int(t["NetworkInfo"]["Ipv4AddressesPerInterface"]),
-            int(t["NetworkInfo"].get("Ipv6AddressesPerInterface", 0)),
-        )
-        for t in info["InstanceTypes"]
-    }
-    return {
-        eni: (itype[i], *limits[itype[i]])
-        for eni, i in instance_of.items()
-        if itype.get(i) in limits
-    }
 
 
 def run(settings: Settings, expect_agent: bool, out: TextIO = sys.stdout) -> int:

@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 
-from awsfailover.aws.ec2 import CallObserver, Ec2
+from awsfailover.aws.clients import CallObserver
+from awsfailover.aws.ec2 import Ec2
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import Observed, Outcome, Plan
@@ -44,7 +45,7 @@ def build_engine(
 ) -> Engine:
     """Resolve this node, build the EC2 client with the failover timeouts, wrap it. Only the
     ENIs of `instances` (default: all) are resolved: the hook looks up its own only."""
-    from awsfailover.aws.ec2 import make_ec2_client
+    from awsfailover.aws.clients import make_ec2_client
     from awsfailover.aws.node import NodeFacts
 
     needed = [i.spec for i in settings.instances] if instances is None else instances

@@ -1,30 +1,29 @@
-"""iam-policy and check-iam: the group's scope from the config, and the preflight that
-evaluates it against the calling principal.
+"""check-iam: the preflight that evaluates the group's IAM scope against the calling
+principal.
 
-check-iam asks two independent questions, because each sees what the other cannot:
-IAM SimulatePrincipalPolicy evaluates the principal's policies for every (action, resource)
-the agent needs; EC2 DryRun exercises the real authorisation path (SCPs and session policies
-included) where the action supports it (ReplaceRoute and the Describe calls; the address
-actions have no DryRun).
+It asks two independent questions, because each sees what the other cannot: IAM
+SimulatePrincipalPolicy evaluates the principal's policies for every (action, resource) the
+agent needs; EC2 DryRun exercises the real authorisation path (SCPs and session policies
+included) where the action supports it (ReplaceRoute, AssociateAddress and the Describe calls;
+the address moves have no DryRun).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, TextIO
+from typing import TextIO
 
-from awsfailover.aws.ec2 import Ec2, call_once, make_client
+from awsfailover.aws.ec2 import Ec2
+from awsfailover.aws.iam import Iam
 from awsfailover.aws.node import resolve_node
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
-from awsfailover.core.plan import routes_in
-from awsfailover.errors import AwsError, ConfigError, PermanentError
-from awsfailover.failover.engine import Engine, build_engine
+from awsfailover.errors import AwsError, PermanentError
+from awsfailover.failover.engine import build_engine
 from awsfailover.iam.policy import (
     DESCRIBE_ACTIONS,
     EIP_DESCRIBE_ACTIONS,
@@ -33,77 +32,11 @@ from awsfailover.iam.policy import (
     requirements,
     statement,
 )
+from awsfailover.iam.scope import group_scope, table_routes
 
-log = logging.getLogger(__name__)
+__all__ = ["check_iam"]
 
 ALLOWED, DENIED, UNVERIFIED = "allowed", "DENIED", "unverified"
-
-
-def table_routes(
-    settings: Settings, engine: Engine | None
-) -> tuple[dict[str, list[str]], list[str]]:
-    """Route table -> the configured destinations in it, and the problems met. Tables named
-    in the config need no AWS call; tables selected by subnet are found by the engine's own
-    rule (engine None: not looked up, reported as a problem)."""
-    out: dict[str, list[str]] = {}
-    problems = []
-    deadline = Deadline(settings.failover.deadline)
-    for inst in settings.instances:
-        if not inst.routes:
-            continue
-        if inst.route_tables is not None and (engine is None or not inst.auto_routes):
-            # named tables: no AWS call (routes = "auto" without AWS: the tables alone)
-            for t in inst.route_tables:
-                have = out.setdefault(t, [])
-                have.extend(d for d in inst.explicit_routes if d not in have)
-            continue
-        if engine is None:
-            problems.append(f"instance {inst.name} selects its route tables by subnet")
-            continue
-        try:
-            observed = engine.observe(inst.spec, deadline)
-        except (PermanentError, ConfigError) as err:
-            problems.append(f"instance {inst.name}: cannot discover its route tables: {err}")
-            continue
-        for t, table in observed.tables.items():
-            have = out.setdefault(t, [])
-            have.extend(
-                d
-                for d in routes_in(inst.spec, table, observed)
-                if d in table.routes and d not in have
-            )
-    return out, problems
-
-
-def group_scope(
-    settings: Settings,
-    *,
-    region: str,
-    account: str,
-    route_tables: Iterable[str],
-    extra_enis: Iterable[str] = (),
-    tag: tuple[str, str] | None = None,
-    role: str | None = None,
-) -> Scope:
-    enis = {*settings.group.enis, *extra_enis}
-    enis.update(e for e in (settings.node.eni_id, *(i.eni_id for i in settings.instances)) if e)
-    try:
-        return Scope(
-            region=region,
-            account=account,
-            enis=tuple(sorted(enis)),
-            route_tables=tuple(sorted(set(route_tables))),
-            ipv4=any(i.ipv4_vips for i in settings.instances),
-            ipv6=any(i.ipv6_vips for i in settings.instances),
-            tag=tag if tag is not None else settings.group.tag,
-            role=role,
-            eips=tuple(sorted({e.allocation_id for i in settings.instances for e in i.eips})),
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-# --- check-iam -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -115,49 +48,24 @@ class Row:
     detail: str = ""
 
 
-def caller_principal(sts: Any, iam: Any) -> tuple[str, str, str]:
+def caller_principal(iam: Iam) -> tuple[str, str, str]:
     """(account, principal ARN to simulate, note). An assumed-role ARN drops the role's path,
     so the role ARN comes from iam:GetRole."""
-    ident = call_once("GetCallerIdentity", "", sts.get_caller_identity)
-    account, arn = str(ident["Account"]), str(ident["Arn"])
+    account, arn = iam.caller()
     parts = arn.split(":", 5)
     if len(parts) == 6 and parts[5].startswith("assumed-role/"):
         name = parts[5].split("/")[1]
         try:
-            role = call_once("GetRole", name, lambda: iam.get_role(RoleName=name))
+            role = iam.role_arn(name)
         except PermanentError as err:
             plain = f"arn:{parts[1]}:iam::{account}:role/{name}"
             return account, plain, f"iam:GetRole on {name} failed ({err.code}); assuming {plain}"
-        return account, str(role["Role"]["Arn"]), f"caller {arn}"
+        return account, role, f"caller {arn}"
     return account, arn, f"caller {arn}"
 
 
-def _eni_contexts(ec2: Ec2, enis: list[str], deadline: Deadline) -> dict[str, list[dict[str, Any]]]:
-    """ec2:ResourceTag/* context entries per ENI ARN suffix: the simulator does not read
-    resource tags itself, and a tag-scoped policy is decided on them."""
-    if not enis:
-        return {}
-    resp = ec2.call(
-        "DescribeNetworkInterfaces",
-        ",".join(enis),
-        deadline,
-        lambda: ec2.client.describe_network_interfaces(NetworkInterfaceIds=enis),
-    )
-    out: dict[str, list[dict[str, Any]]] = {}
-    for raw in resp["NetworkInterfaces"]:
-        out[raw["NetworkInterfaceId"]] = [
-            {
-                "ContextKeyName": f"ec2:ResourceTag/{t['Key']}",
-                "ContextKeyValues": [t["Value"]],
-                "ContextKeyType": "string",
-            }
-            for t in raw.get("TagSet", [])
-        ]
-    return out
-
-
 def simulate(
-    iam: Any, principal: str, reqs: list[Requirement], contexts: dict[str, list[dict[str, Any]]]
+    iam: Iam, principal: str, reqs: list[Requirement], tags: dict[str, dict[str, str]]
 ) -> list[Row] | None:
     """One SimulatePrincipalPolicy call per resource (context entries apply to every resource
     of a call). None when the principal may not simulate."""
@@ -166,39 +74,30 @@ def simulate(
         by_resource.setdefault(r.resource, []).append(r.action)
     rows = []
     for resource, actions in by_resource.items():
-        kwargs: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": actions}
-        if resource != "*":
-            kwargs["ResourceArns"] = [resource]
-        ctx = contexts.get(resource.rsplit("/", 1)[-1])
-        if ctx:
-            kwargs["ContextEntries"] = ctx
         try:
-            resp = call_once(
-                "SimulatePrincipalPolicy",
-                principal,
-                lambda kw=kwargs: iam.simulate_principal_policy(**kw),  # type: ignore[misc]
+            decisions = iam.simulate(
+                principal, actions, resource, tags.get(resource.rsplit("/", 1)[-1])
             )
         except PermanentError as err:
             if err.code in ("AccessDenied", "AccessDeniedException"):
                 return None
             raise
-        for res in resp["EvaluationResults"]:
-            decision = res["EvalDecision"]
-            rows.append(
-                Row(
-                    res["EvalActionName"],
-                    resource,
-                    "simulate",
-                    ALLOWED if decision == "allowed" else DENIED,
-                    "" if decision == "allowed" else decision,
-                )
+        rows += [
+            Row(
+                action,
+                resource,
+                "simulate",
+                ALLOWED if decision == "allowed" else DENIED,
+                "" if decision == "allowed" else decision,
             )
+            for action, decision in decisions
+        ]
     return rows
 
 
-def _dry_run_result(fn: Any, operation: str, resource: str) -> tuple[str, str]:
+def _dry_run_result(fn: Callable[[], object]) -> tuple[str, str]:
     try:
-        call_once(operation, resource, fn)
+        fn()
     except AwsError as err:
         if err.code == "DryRunOperation":
             return ALLOWED, ""
@@ -209,28 +108,15 @@ def _dry_run_result(fn: Any, operation: str, resource: str) -> tuple[str, str]:
 
 
 def dry_runs(ec2: Ec2, scope: Scope, eni_id: str, tables: dict[str, list[str]]) -> list[Row]:
-    c = ec2.client
     rows = []
     deadline = Deadline(10.0)
-    describe: dict[str, Callable[[], object]] = {
-        "ec2:DescribeNetworkInterfaces": lambda: c.describe_network_interfaces(
-            NetworkInterfaceIds=[eni_id], DryRun=True
-        ),
-        "ec2:DescribeRouteTables": lambda: c.describe_route_tables(DryRun=True),
-        "ec2:DescribeSubnets": lambda: c.describe_subnets(DryRun=True),
-        "ec2:DescribeSecurityGroups": lambda: c.describe_security_groups(DryRun=True),
-        "ec2:GetSubnetCidrReservations": lambda: c.get_subnet_cidr_reservations(
-            SubnetId=ec2.describe_enis([eni_id], deadline)[eni_id].subnet_id, DryRun=True
-        ),
-        "ec2:DescribeInstances": lambda: c.describe_instances(DryRun=True),
-        "ec2:DescribeInstanceTypes": lambda: c.describe_instance_types(DryRun=True),
-    }
-    if scope.eips:
-        describe["ec2:DescribeAddresses"] = lambda: c.describe_addresses(DryRun=True)
-    # one requirement list: check every one
-    assert set(describe) == {*DESCRIBE_ACTIONS, *(EIP_DESCRIBE_ACTIONS if scope.eips else ())}
-    for action, fn in describe.items():
-        result, detail = _dry_run_result(fn, action.split(":")[1], "*")
+
+    def subnet() -> str:
+        return ec2.describe_enis([eni_id], deadline)[eni_id].subnet_id
+
+    # every read-only requirement, as iam-policy lists it
+    for action in (*DESCRIBE_ACTIONS, *(EIP_DESCRIBE_ACTIONS if scope.eips else ())):
+        result, detail = _dry_run_result(partial(ec2.dry_run, action, eni_id, subnet))
         rows.append(Row(action, "*", "dry-run", result, detail))
     for rtb in sorted(scope.route_tables):
         dest = next(iter(tables.get(rtb, [])), None)
@@ -239,25 +125,11 @@ def dry_runs(ec2: Ec2, scope: Scope, eni_id: str, tables: dict[str, list[str]]) 
             rows.append(Row("ec2:ReplaceRoute", arn, "dry-run", UNVERIFIED, "no configured route"))
             continue
         result, detail = _dry_run_result(
-            partial(ec2.replace_route, rtb, dest, eni_id, deadline, dry_run=True),
-            "ReplaceRoute",
-            rtb,
+            partial(ec2.replace_route, rtb, dest, eni_id, deadline, dry_run=True)
         )
         rows.append(Row("ec2:ReplaceRoute", arn, "dry-run", result, detail))
     for alloc in sorted(scope.eips):
-        # to the primary address of our ENI: DryRun asks for permission on the elastic-ip and
-        # the network-interface, whatever the addresses' state
-        result, detail = _dry_run_result(
-            partial(
-                ec2.client.associate_address,
-                AllocationId=alloc,
-                NetworkInterfaceId=eni_id,
-                AllowReassociation=True,
-                DryRun=True,
-            ),
-            "AssociateAddress",
-            alloc,
-        )
+        result, detail = _dry_run_result(partial(ec2.associate_dry_run, alloc, eni_id))
         rows.append(Row("ec2:AssociateAddress", scope.eip_arn(alloc), "dry-run", result, detail))
     return rows
 
@@ -275,9 +147,8 @@ def print_table(rows: list[Row], out: TextIO) -> None:
 
 def check_iam(settings: Settings, principal_override: str | None, out: TextIO = sys.stdout) -> int:
     node = resolve_node(settings)
-    sts = make_client("sts", node.region)
-    iam = make_client("iam", node.region)
-    account, principal, note = caller_principal(sts, iam)
+    iam = Iam(node.region)
+    account, principal, note = caller_principal(iam)
     if principal_override:
         principal, note = principal_override, f"{note}; simulating {principal_override}"
     print(f"principal: {principal} ({note})", file=out)
@@ -289,11 +160,11 @@ def check_iam(settings: Settings, principal_override: str | None, out: TextIO = 
         scope = group_scope(settings, region=node.region, account=account, route_tables=tables)
         reqs = requirements(scope, self_check=False)
         try:
-            contexts = _eni_contexts(engine.ec2, list(scope.enis), Deadline(10.0))
+            tags = engine.ec2.eni_tags(list(scope.enis), Deadline(10.0))
         except PermanentError as err:
             print(f"cannot read the ENIs' tags ({err.code}); simulating without them", file=out)
-            contexts = {}
-        rows = simulate(iam, principal, reqs, contexts)
+            tags = {}
+        rows = simulate(iam, principal, reqs, tags)
         if rows is None:
             print(
                 f"{principal} may not call iam:SimulatePrincipalPolicy: falling back to the "
@@ -329,84 +200,3 @@ def check_iam(settings: Settings, principal_override: str | None, out: TextIO = 
         print(json.dumps(doc, indent=2), file=out)
     print(f"{len(bad)} of {len(rows)} checks not allowed", file=out)
     return 1
-
-
-# --- iam-policy ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PolicyArgs:
-    enis: list[str]
-    route_tables: list[str]
-    account: str | None
-    region: str | None
-    tag: str | None
-    role: str | None
-    ipv6: bool
-    eips: list[str] = field(default_factory=list)
-
-
-def policy_scope(settings: Settings | None, args: PolicyArgs) -> Scope:
-    """The scope from the config (when there is one) plus the command line."""
-    tag = None
-    if args.tag is not None:
-        key, sep, value = args.tag.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--tag {args.tag!r} is not KEY=VALUE")
-        tag = (key, value)
-    if settings is None:
-        if not args.region or not args.account:
-            raise ConfigError("without a config file, --region and --account are required")
-        try:
-            return Scope(
-                region=args.region,
-                account=args.account,
-                enis=tuple(sorted(set(args.enis))),
-                route_tables=tuple(sorted(set(args.route_tables))),
-                ipv4=bool(args.enis) or tag is not None,
-                ipv6=args.ipv6,
-                tag=tag,
-                role=args.role,
-                eips=tuple(sorted(set(args.eips))),
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-    region = args.region or settings.region
-    account = args.account or settings.group.account_id
-    if not region:
-        raise ConfigError("no Region: set region in the config or pass --region")
-    if not account:
-        raise ConfigError("no account id: set group.account_id in the config or pass --account")
-    engine = None
-    if any(i.routes and i.route_tables is None for i in settings.instances):
-        try:
-            engine = build_engine(settings)
-        except ConfigError as exc:
-            raise ConfigError(
-                f"some instance selects its route tables by subnet and they cannot be looked "
-                f"up ({exc}); pass them with --route-table"
-            ) from exc
-    try:
-        tables, problems = table_routes(settings, engine)
-    finally:
-        if engine is not None:
-            engine.close()
-    if problems:
-        raise ConfigError("; ".join(problems) + "; pass the tables with --route-table")
-    scope = group_scope(
-        settings,
-        region=region,
-        account=account,
-        route_tables={*tables, *args.route_tables},
-        extra_enis=args.enis,
-        tag=tag,
-        role=args.role,
-    )
-    if args.ipv6 and not scope.ipv6:
-        scope = Scope(**{**scope.__dict__, "ipv6": True})
-    if args.eips:
-        try:
-            scope = Scope(**{**scope.__dict__, "eips": tuple(sorted({*scope.eips, *args.eips}))})
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-    return scope

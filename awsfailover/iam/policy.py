@@ -1,8 +1,8 @@
-"""The least-privilege IAM policy for a failover group. Pure: no AWS, no config file.
+"""The least-privilege IAM policy for a failover group. No AWS call, no config file.
 
-One list of requirements (action, resource) is the single truth: the policy is that list
-grouped into one statement per resource kind, and `check-iam` evaluates the same list
-against the principal, so the two cannot drift apart.
+The actions come from aws.actions; requirements() pairs each with its concrete resources, the
+policy is that list grouped into one statement per resource kind, and `check-iam` evaluates
+the same list against the principal, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,25 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-# The EC2 calls the engine makes (aws.Ec2), by what they need; then the read-only calls
-# `doctor` makes on the node with the same role (doctor.PROBE_ACTIONS names them too).
-DESCRIBE_ACTIONS = (
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeRouteTables",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeSecurityGroups",
-    "ec2:GetSubnetCidrReservations",
-    "ec2:DescribeInstances",
-    "ec2:DescribeInstanceTypes",
-)
-IPV4_ACTIONS = ("ec2:AssignPrivateIpAddresses",)  # AllowReassignment: no unassign needed
-IPV6_ACTIONS = ("ec2:AssignIpv6Addresses", "ec2:UnassignIpv6Addresses")
-ROUTE_ACTIONS = ("ec2:ReplaceRoute",)
-EIP_DESCRIBE_ACTIONS = ("ec2:DescribeAddresses",)  # only when Elastic IPs are configured
-# AssociateAddress is authorised on the elastic-ip AND on the network-interface it maps to
-# (Service Authorization Reference, Amazon EC2): both ARN lists, nothing account-wide.
-EIP_ACTIONS = ("ec2:AssociateAddress",)
-SELF_CHECK_ACTIONS = ("iam:GetRole", "iam:SimulatePrincipalPolicy")
+from awsfailover.aws.actions import names
+
+# Derived from the one list of what each call needs (aws.actions).
+DESCRIBE_ACTIONS = names("describe")
+EIP_DESCRIBE_ACTIONS = names("describe-eip")  # only when Elastic IPs are configured
+IPV4_ACTIONS = names("ipv4")
+IPV6_ACTIONS = names("ipv6")
+ROUTE_ACTIONS = names("route")
+EIP_ACTIONS = names("eip")
+SELF_CHECK_ACTIONS = names("self-check")
 
 SID_DESCRIBE = "ObserveNetworkState"
 SID_IPV4 = "MoveIpv4VipsBetweenGroupEnis"
