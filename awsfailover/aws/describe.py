@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from awsfailover.aws.parse import page, parse_address, parse_eni, parse_subnet, parse_table
 from awsfailover.aws.retry import Caller
 from awsfailover.core.deadline import Deadline
-from awsfailover.core.model import AddressLimit, EipState, Eni, RouteTable, Subnet
+from awsfailover.core.model import EipState, Eni, RouteTable, Subnet
 from awsfailover.errors import ConfigError, PermanentError
 
 __all__ = ["Describe"]
@@ -103,61 +103,6 @@ class Describe(Caller):
             parse_table,
         )
         return {t.table_id: t for t in tables}
-
-    def ipv4_limit(self, eni_id: str, deadline: Deadline) -> tuple[str, int] | None:
-        """(instance type, IPv4 addresses per ENI) of the instance eni_id is attached to."""
-        c = self.client
-        raw = self.call(
-            "DescribeNetworkInterfaces",
-            eni_id,
-            deadline,
-            lambda: c.describe_network_interfaces(NetworkInterfaceIds=[eni_id])[
-                "NetworkInterfaces"
-            ][0],
-        )
-        instance = raw.get("Attachment", {}).get("InstanceId")
-        if not instance:
-            return None
-        limit = self.address_limits({eni_id: instance}, deadline).get(eni_id)
-        return None if limit is None else (limit.instance_type, limit.ipv4)
-
-    def address_limits(
-        self, instance_of: Mapping[str, str], deadline: Deadline
-    ) -> dict[str, AddressLimit]:
-        """ENI -> the address limits of its instance's type, for ENIs given with their
-        instance id (two calls however many: DescribeInstances, DescribeInstanceTypes)."""
-        if not instance_of:
-            return {}
-        c = self.client
-        ids = sorted(set(instance_of.values()))
-        resp = self.call(
-            "DescribeInstances",
-            ",".join(ids),
-            deadline,
-            lambda: c.describe_instances(InstanceIds=ids),
-        )
-        itype = {
-            i["InstanceId"]: i["InstanceType"] for r in resp["Reservations"] for i in r["Instances"]
-        }
-        types = sorted(set(itype.values()))
-        info = self.call(
-            "DescribeInstanceTypes",
-            ",".join(types),
-            deadline,
-            lambda: c.describe_instance_types(InstanceTypes=types),
-        )
-        limits = {
-            t["InstanceType"]: (
-                int(t["NetworkInfo"]["Ipv4AddressesPerInterface"]),
-                int(t["NetworkInfo"].get("Ipv6AddressesPerInterface", 0)),
-            )
-            for t in info["InstanceTypes"]
-        }
-        return {
-            eni: AddressLimit(str(itype[i]), *limits[itype[i]])
-            for eni, i in instance_of.items()
-            if itype.get(i) in limits
-        }
 
     def describe_subnet(self, subnet_id: str, deadline: Deadline) -> Subnet:
         try:

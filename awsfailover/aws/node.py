@@ -17,7 +17,7 @@ from awsfailover.core.spec import InstanceSpec
 if TYPE_CHECKING:
     from awsfailover.aws.imds import Imds
 
-__all__ = ["Node", "NodeFacts", "resolve_node"]
+__all__ = ["Node", "NodeFacts"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ class NodeFacts:
         self._imds: Imds | None = None
         self._by_interface: dict[str, str] = {}
 
-    def _metadata(self) -> Imds:
+    def metadata(self) -> Imds:
+        """The command's one instance-metadata session, opened on first use."""
         if self._imds is None:
             from awsfailover.aws.imds import Imds
 
@@ -47,16 +48,19 @@ class NodeFacts:
     def region(self) -> str:
         s = self.settings
         region = s.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        return region or self._metadata().region()
+        return region or self.metadata().region()
 
     def eni_of(self, interface: str, key: str) -> str:
         if interface not in self._by_interface:
             from awsfailover.aws.imds import interface_mac
 
-            eni_id = self._metadata().eni_for_mac(interface_mac(interface))
+            eni_id = self.metadata().eni_for_mac(interface_mac(interface))
             log.info("%s %s is %s (from instance metadata)", key, interface, eni_id)
             self._by_interface[interface] = eni_id
         return self._by_interface[interface]
+
+    def node(self) -> Node:
+        return Node(self.region(), self.node_eni())
 
     def node_eni(self) -> str:
         """node.eni_id, else the ENI of node.interface."""
@@ -74,9 +78,3 @@ class NodeFacts:
             elif inst.interface:
                 out[inst.name] = self.eni_of(inst.interface, f"instances.{inst.name}.interface")
         return out
-
-
-def resolve_node(settings: Settings) -> Node:
-    """Region and this node's ENI: from the config, else the environment, else IMDSv2."""
-    facts = NodeFacts(settings)
-    return Node(facts.region(), facts.node_eni())

@@ -1,5 +1,5 @@
-"""The preflight tools' EC2 reads (doctor's probes, check-iam's contexts) and check-iam's dry
-runs, through the same retry policy as every other call.
+"""The EC2 reads about instances and the preflight tools' reads (doctor's probes, check-iam's
+contexts), and check-iam's dry runs, through the same retry policy as every other call.
 
 doctor judges fields of EC2's own answers (security group rules, source/dest check,
 attachments), so these reads return EC2's entries by id, unparsed.
@@ -13,6 +13,7 @@ from typing import Any
 from awsfailover.aws.classify import classify
 from awsfailover.aws.retry import Caller
 from awsfailover.core.deadline import Deadline
+from awsfailover.core.model import AddressLimit
 from awsfailover.errors import AwsError
 
 __all__ = ["Probe"]
@@ -86,6 +87,61 @@ class Probe(Caller):
         return {
             raw["NetworkInterfaceId"]: {t["Key"]: t["Value"] for t in raw.get("TagSet", [])}
             for raw in resp["NetworkInterfaces"]
+        }
+
+    def ipv4_limit(self, eni_id: str, deadline: Deadline) -> tuple[str, int] | None:
+        """(instance type, IPv4 addresses per ENI) of the instance eni_id is attached to."""
+        c = self.client
+        raw = self.call(
+            "DescribeNetworkInterfaces",
+            eni_id,
+            deadline,
+            lambda: c.describe_network_interfaces(NetworkInterfaceIds=[eni_id])[
+                "NetworkInterfaces"
+            ][0],
+        )
+        instance = raw.get("Attachment", {}).get("InstanceId")
+        if not instance:
+            return None
+        limit = self.address_limits({eni_id: instance}, deadline).get(eni_id)
+        return None if limit is None else (limit.instance_type, limit.ipv4)
+
+    def address_limits(
+        self, instance_of: Mapping[str, str], deadline: Deadline
+    ) -> dict[str, AddressLimit]:
+        """ENI -> the address limits of its instance's type, for ENIs given with their
+        instance id (two calls however many: DescribeInstances, DescribeInstanceTypes)."""
+        if not instance_of:
+            return {}
+        c = self.client
+        ids = sorted(set(instance_of.values()))
+        resp = self.call(
+            "DescribeInstances",
+            ",".join(ids),
+            deadline,
+            lambda: c.describe_instances(InstanceIds=ids),
+        )
+        itype = {
+            i["InstanceId"]: i["InstanceType"] for r in resp["Reservations"] for i in r["Instances"]
+        }
+        types = sorted(set(itype.values()))
+        info = self.call(
+            "DescribeInstanceTypes",
+            ",".join(types),
+            deadline,
+            lambda: c.describe_instance_types(InstanceTypes=types),
+        )
+        limits = {
+            t["InstanceType"]: (
+                int(t["NetworkInfo"]["Ipv4AddressesPerInterface"]),
+                int(t["NetworkInfo"].get("Ipv6AddressesPerInterface", 0)),
+            )
+            for t in info["InstanceTypes"]
+        }
+        return {
+            eni: AddressLimit(str(itype[i]), *limits[itype[i]])
+            for eni, i in instance_of.items()
+            if itype.get(i) in limits
         }
 
     # --- dry runs: one attempt each, the answer is the error ------------------------------

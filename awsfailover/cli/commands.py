@@ -103,9 +103,9 @@ def check_iam(args: argparse.Namespace) -> int:
 
 def doctor(args: argparse.Namespace) -> int:
     from awsfailover.config.load import load_settings
-    from awsfailover.doctor import checks
+    from awsfailover.doctor import run
 
-    return checks.run(load_settings(args.config), args.expect_agent)
+    return run.run(load_settings(args.config), args.expect_agent)
 
 
 def takeover(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import time
 
 from awsfailover.aws.clients import CallObserver
 from awsfailover.aws.ec2 import Ec2
+from awsfailover.aws.node import NodeFacts
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import Observed, Outcome, Plan
@@ -42,14 +43,15 @@ def build_engine(
     settings: Settings,
     observer: CallObserver | None = None,
     instances: list[InstanceSpec] | None = None,
+    facts: NodeFacts | None = None,
 ) -> Engine:
     """Resolve this node, build the EC2 client with the failover timeouts, wrap it. Only the
-    ENIs of `instances` (default: all) are resolved: the hook looks up its own only."""
+    ENIs of `instances` (default: all) are resolved: the hook looks up its own only. facts:
+    the command's node facts, when it already has them (one metadata session per command)."""
     from awsfailover.aws.clients import make_ec2_client
-    from awsfailover.aws.node import NodeFacts
 
     needed = [i.spec for i in settings.instances] if instances is None else instances
-    facts = NodeFacts(settings)
+    facts = facts or NodeFacts(settings)
     region = facts.region()
     enis = facts.instance_enis(needed)
     if settings.node.eni_id or not needed or any(i.name not in enis for i in needed):

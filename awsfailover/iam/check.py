@@ -19,7 +19,7 @@ from typing import TextIO
 
 from awsfailover.aws.ec2 import Ec2
 from awsfailover.aws.iam import Iam
-from awsfailover.aws.node import resolve_node
+from awsfailover.aws.node import NodeFacts
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.errors import AwsError, PermanentError
@@ -146,13 +146,14 @@ def print_table(rows: list[Row], out: TextIO) -> None:
 
 
 def check_iam(settings: Settings, principal_override: str | None, out: TextIO = sys.stdout) -> int:
-    node = resolve_node(settings)
+    facts = NodeFacts(settings)  # one metadata session for the whole command
+    node = facts.node()
     iam = Iam(node.region)
     account, principal, note = caller_principal(iam)
     if principal_override:
         principal, note = principal_override, f"{note}; simulating {principal_override}"
     print(f"principal: {principal} ({note})", file=out)
-    engine = build_engine(settings)
+    engine = build_engine(settings, facts=facts)
     try:
         tables, problems = table_routes(settings, engine)
         for p in problems:
