@@ -12,7 +12,6 @@ hand-off server and its small pool; the metrics server; one worker per instance.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from awsfailover.agent.engines import EngineHolder
 from awsfailover.agent.events import Bus, HealthChanged, Listener
 from awsfailover.agent.fifo_input import read_fifo
 from awsfailover.agent.handoff_server import HandoffServer
+from awsfailover.agent.health import judge_health
 from awsfailover.agent.http import make_http_server
 from awsfailover.agent.listeners import LogListener, MetricsListener
 from awsfailover.agent.metrics import Metrics
@@ -124,16 +124,12 @@ class Agent:
         return ok
 
     def healthy(self) -> tuple[bool, str]:
-        if self._fifo is not None and not self._fifo.same_file():
-            return False, f"fifo {self._fifo.path} was replaced or removed and is not read"
-        if self.last_reconcile_ok is None:
-            return False, "no successful reconcile yet"
-        age = time.monotonic() - self.last_reconcile_ok
-        if age > self.settings.agent.health_age:
-            return False, f"last successful reconcile {age:.0f}s ago (EC2 unreachable?)"
-        if self.metrics.last_ec2_error is not None:
-            return False, f"last EC2 call failed ({self.metrics.last_ec2_error})"
-        return True, f"ok; last reconcile {age:.1f}s ago"
+        return judge_health(
+            self._fifo,
+            self.last_reconcile_ok,
+            self.settings.agent.health_age,
+            self.metrics.last_ec2_error,
+        )
 
     def _check_health(self) -> None:
         ok, why = self.healthy()
@@ -177,10 +173,7 @@ class Agent:
         self.wakeup.request("reload")
 
     def install_signal_handlers(self) -> None:
-        # Handlers only record a reason and wake the main loop (agent.wakeup).
-        signal.signal(signal.SIGTERM, lambda *_: self.wakeup.request("stop"))
-        signal.signal(signal.SIGINT, lambda *_: self.wakeup.request("stop"))
-        signal.signal(signal.SIGHUP, lambda *_: self.wakeup.request("reload"))
+        self.wakeup.install_signal_handlers()
 
     def run(self) -> int:
         self._handoff.open()
@@ -219,14 +212,8 @@ class Agent:
             self._spawn(read_fifo, "fifo", self._fifo, self.wakeup.stop_fd)
         self._spawn(self._handoff.serve, "handoff")
         if cfg.metrics_address:
-            try:
-                self._http = make_http_server(cfg.metrics_address, self.registry, self.healthy)
-            except OSError as exc:
-                raise ConfigError(f"agent.metrics_address: {cfg.metrics_address}: {exc}") from exc
+            self._http = make_http_server(cfg.metrics_address, self.registry, self.healthy)
             self._spawn(self._http.serve_forever, "metrics")
-            host = self._http.server_address[0]
-            shown = f"[{host}]" if ":" in host else host
-            log.info("metrics and /healthz on http://%s:%d", shown, self._http.server_port)
         self.engine.learn_ipv4_limit(Deadline(cfg.takeover_deadline))
         detect_startup_state(
             self.settings.specs,

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from awsfailover.config.schema import split_host_port
+from awsfailover.errors import ConfigError
 
 __all__ = ["Health", "make_http_server"]
+
+log = logging.getLogger(__name__)
 
 Health = Callable[[], tuple[bool, str]]
 
 
 def make_http_server(address: str, registry: Any, healthy: Health) -> Any:
-    """A threading WSGI server bound to address ("host:port", "[v6]:port"), not started."""
+    """A threading WSGI server bound to address ("host:port", "[v6]:port"), not yet serving."""
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     from prometheus_client import make_wsgi_app
@@ -45,4 +49,10 @@ def make_http_server(address: str, registry: Any, healthy: Health) -> Any:
         def log_message(self, *args: Any) -> None:
             return
 
-    return make_server(host, port, app, server_class=Server, handler_class=Quiet)
+    try:
+        server = make_server(host, port, app, server_class=Server, handler_class=Quiet)
+    except OSError as exc:
+        raise ConfigError(f"agent.metrics_address: {address}: {exc}") from exc
+    shown = f"[{host}]" if ":" in host else host
+    log.info("metrics and /healthz on http://%s:%d", shown, server.server_port)
+    return server

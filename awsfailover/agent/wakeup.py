@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 
 __all__ = ["Wakeup"]
 
@@ -39,6 +40,12 @@ class Wakeup:
         self._pending.add(reason)
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._w, b"\0")  # a full pipe already wakes the loop
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop, SIGHUP reloads: the handlers only request."""
+        signal.signal(signal.SIGTERM, lambda *_: self.request("stop"))
+        signal.signal(signal.SIGINT, lambda *_: self.request("stop"))
+        signal.signal(signal.SIGHUP, lambda *_: self.request("reload"))
 
     def wait(self, timeout: float) -> set[str]:
         """The reasons requested since the last wait; empty when the timeout came first."""

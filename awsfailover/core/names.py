@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ACCOUNT_RE",
     "AZ_RE",
     "EIPALLOC_RE",
     "ENI_RE",
@@ -17,6 +18,7 @@ __all__ = [
     "SUBNET_RE",
 ]
 
+ACCOUNT_RE = re.compile(r"^\d{12}$")
 # A keepalived instance name as the config may hold it; it also names files in state_dir.
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from awsfailover.aws.actions import names
+from awsfailover.core.names import ACCOUNT_RE, EIPALLOC_RE, ENI_RE, RTB_RE
 
 # Derived from the one list of what each call needs (aws.actions).
 DESCRIBE_ACTIONS = names("describe")
@@ -32,10 +33,6 @@ SID_EIP = "ReassociateElasticIpsToGroupEnis"
 SID_EIP_ENI = "ReassociateElasticIpsToTaggedEnis"
 SID_SELF_CHECK = "PreflightSelfCheck"
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
-_ENI_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
-_RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
-_EIPALLOC_RE = re.compile(r"^eipalloc-[0-9a-f]{8,17}$")
 _TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _ROLE_RE = re.compile(r"^(/[\w+=,.@-]+)*/?[\w+=,.@-]{1,64}$")
 
@@ -66,16 +63,16 @@ class Scope:
 
     def __post_init__(self) -> None:
         problems = []
-        if not _ACCOUNT_RE.match(self.account):
+        if not ACCOUNT_RE.match(self.account):
             problems.append(f"account {self.account!r} is not a 12-digit account id")
-        problems += [f"{e!r} is not an ENI id" for e in self.enis if not _ENI_RE.match(e)]
+        problems += [f"{e!r} is not an ENI id" for e in self.enis if not ENI_RE.match(e)]
         problems += [
-            f"{r!r} is not a route table id" for r in self.route_tables if not _RTB_RE.match(r)
+            f"{r!r} is not a route table id" for r in self.route_tables if not RTB_RE.match(r)
         ]
         problems += [
             f"{a!r} is not an Elastic IP allocation id"
             for a in self.eips
-            if not _EIPALLOC_RE.match(a)
+            if not EIPALLOC_RE.match(a)
         ]
         if self.tag is not None and not _TAG_KEY_RE.match(self.tag[0]):
             problems.append(f"tag key {self.tag[0]!r} is not a valid tag key")

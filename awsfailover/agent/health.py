@@ -1,0 +1,28 @@
+"""The agent's health, as /healthz, `keepalived-check agent` and the health events see it:
+the FIFO still read, a recent successful reconcile, and the last EC2 call answered."""
+
+from __future__ import annotations
+
+import time
+
+from awsfailover.keepalived.fifo import FifoReader
+
+__all__ = ["judge_health"]
+
+
+def judge_health(
+    fifo: FifoReader | None,
+    last_reconcile_ok: float | None,
+    health_age: float,
+    last_ec2_error: str | None,
+) -> tuple[bool, str]:
+    if fifo is not None and not fifo.same_file():
+        return False, f"fifo {fifo.path} was replaced or removed and is not read"
+    if last_reconcile_ok is None:
+        return False, "no successful reconcile yet"
+    age = time.monotonic() - last_reconcile_ok
+    if age > health_age:
+        return False, f"last successful reconcile {age:.0f}s ago (EC2 unreachable?)"
+    if last_ec2_error is not None:
+        return False, f"last EC2 call failed ({last_ec2_error})"
+    return True, f"ok; last reconcile {age:.1f}s ago"
