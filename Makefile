@@ -35,10 +35,11 @@ demo: venv
 	$(VENV)/bin/awsfailover demo
 
 lint: venv
-	$(VENV)/bin/ruff check awsfailover tests bench
-	$(VENV)/bin/ruff format --check awsfailover tests bench
+	$(VENV)/bin/ruff check awsfailover tests bench .ci
+	$(VENV)/bin/ruff format --check awsfailover tests bench .ci
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) .ci/check_sizes.py
 
 # Two workers for everything but the keepalived lab (tests/conftest.py keeps Terraform and the
 # race test each on one worker); then the lab alone, because it measures VRRP timings that a

@@ -183,7 +183,7 @@ def build_in_backend(region: str = REGION, account: str = "123456789012") -> dic
     from awsfailover.sim import strict
 
     b = ec2_backends[account][region]
-    with strict._lock:  # one world at a time, as the patched calls are
+    with strict.lock:  # one world at a time, as the patched calls are
         vpc = b.create_vpc(
             "10.0.0.0/16",
             amazon_provided_ipv6_cidr_block=True,
