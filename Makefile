@@ -12,7 +12,7 @@ CHECKOV_VERSION := 3.3.30
 TF_PLUGIN_DIR ?= $(firstword $(foreach d,/opt/tf-plugins /usr/share/terraform/plugins $(HOME)/.terraform.d/plugins,$(if $(wildcard $(d)/registry.terraform.io/hashicorp/aws),$(d))))
 export TF_PLUGIN_DIR
 
-.PHONY: all venv deps demo test lint unit fmt clean iam-examples checkov terraform-check bench
+.PHONY: all venv deps demo test lint suite unit fmt clean iam-examples checkov terraform-check bench
 
 all: test
 
@@ -41,18 +41,24 @@ lint: venv
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) .ci/check_sizes.py
 
-# Two workers for everything but the keepalived lab (tests/conftest.py keeps Terraform and the
-# race test each on one worker); then the lab alone, because it measures VRRP timings that a
-# busy CPU would distort. PYTEST_WORKERS=0 runs the first part in this process.
+# Tests by kind: tests/unit (pure, no endpoint), tests/functional/<feature> (the CLI, the agent
+# and the engine against the local endpoint), tests/terraform, tests/e2e (the keepalived lab).
+# Two workers for everything but the lab (tests/conftest.py keeps Terraform and the race test
+# each on one worker); then the lab alone, because it measures VRRP timings that a busy CPU
+# would distort. PYTEST_WORKERS=0 runs the first part in this process.
 PYTEST_WORKERS ?= 2
-LAB_TESTS := tests/test_e2e_keepalived.py
-unit: venv checkov
+LAB_TESTS := tests/e2e
+suite: venv checkov
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 --ignore=$(LAB_TESTS)
 	$(VENV)/bin/pytest -q $(LAB_TESTS)
 
+# The pure tests only: seconds, no endpoint, no system package.
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
 # Only the Terraform part (fmt, validate, checkov, apply/fail over/plan/destroy per example).
 terraform-check: venv checkov
-	$(VENV)/bin/pytest -q -s tests/test_terraform.py
+	$(VENV)/bin/pytest -q -s tests/terraform
 
 # System packages the end-to-end tests run for real (keepalived, iproute2's ip). As root with
 # apt-get they are installed; otherwise make stops with the one command to run.
@@ -69,7 +75,7 @@ deps:
 	  echo "make deps: missing$$missing; run: sudo apt-get install -y$$missing" >&2; exit 1; \
 	fi
 
-test: deps lint unit
+test: deps lint suite
 
 fmt: venv
 	$(VENV)/bin/ruff format awsfailover tests bench

@@ -7,10 +7,7 @@ metadata endpoint points at a closed loopback port unless a test starts its fake
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,6 +25,9 @@ os.environ.update(
 )
 os.environ.pop("AWSFAILOVER_CONFIG", None)
 os.environ.pop("AWS_PROFILE", None)
+
+from helpers.nodes import Node
+from helpers.timings import E2E_TIMINGS, TF_TIMINGS
 
 from awsfailover.sim import LocalEndpoint, SimClient
 from awsfailover.sim.server import spawn
@@ -80,48 +80,6 @@ def env(local: LocalEndpoint) -> tuple[SimClient, World]:
     return sim, world
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Node:
-    """One appliance: a config file and the CLI run as a subprocess."""
-
-    def __init__(
-        self,
-        world: World,
-        eni: str,
-        tmp: Path,
-        name: str,
-        instances: str | None = None,
-        extra: str = "",
-    ) -> None:
-        self.dir = tmp / name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.config = self.dir / "config.toml"
-        self.config.write_text(
-            world.config_toml(eni, instances=instances, state_dir=self.dir / "run", extra=extra)
-        )
-        self.eni = eni
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
-        proc = subprocess.run(
-            [sys.executable, "-m", "awsfailover", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def master(self, name: str = "VI_1", env: dict[str, str] | None = None) -> Result:
-        return self.run("notify", "INSTANCE", name, "MASTER", "100", env=env)
-
-
 @pytest.fixture
 def node_a(world: World, tmp_path: Path) -> Node:
     return Node(world, world.eni_a, tmp_path, "a")
@@ -132,31 +90,6 @@ def node_b(world: World, tmp_path: Path) -> Node:
     return Node(world, world.eni_b, tmp_path, "b")
 
 
-MUTATING = (
-    "AssignPrivateIpAddresses",
-    "AssignIpv6Addresses",
-    "UnassignIpv6Addresses",
-    "ReplaceRoute",
-    "UnassignPrivateIpAddresses",
-    "CreateRoute",
-    "DeleteRoute",
-    "AssociateAddress",
-    "DisassociateAddress",
-)
-
-
-def mutating_calls(sim: SimClient) -> int:
-    return sum(n for op, n in sim.calls().items() if op in MUTATING)
-
-
-def need(what: str) -> None:
-    """A test that needs root, keepalived or terraform: skipped on a laptop without them, a
-    failure in CI (where .ci/run installs them), so CI never passes by skipping."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI: {what}")
-    pytest.skip(what)
-
-
 # --- two workers: what must not share a worker's time with itself --------------------------------
 
 # Modules whose tests run one after another on one worker (pytest-xdist's loadgroup): Terraform
@@ -165,17 +98,22 @@ def need(what: str) -> None:
 SERIAL_GROUPS = {"test_e2e_keepalived": "lab", "test_terraform": "terraform", "test_race": "race"}
 
 
+TESTS = Path(__file__).resolve().parent
+KINDS = ("unit", "functional", "e2e", "terraform")
+
+
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
     for item in items:
+        # the marker is the folder: `pytest -m unit` == `pytest tests/unit`
+        kind = item.path.resolve().relative_to(TESTS).parts[0]
+        if kind in KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
         group = SERIAL_GROUPS.get(item.module.__name__)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
 
 
 # --- timings the end-to-end and Terraform tests measured, printed in pytest's summary ---------
-
-E2E_TIMINGS: list[str] = []
-TF_TIMINGS: dict[str, float] = {}
 
 
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]

@@ -13,8 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import need
-from test_agent import Running, make_agent, sample, wait_for, write_config
+from helpers.agents import Running, make_agent, sample, wait_for, write_config
+from helpers.nodes import need
+from helpers.paths import ROOT
 
 from awsfailover.config.load import load_settings
 from awsfailover.errors import ConfigError
@@ -272,7 +273,7 @@ def test_rendered_keepalived_conf_and_agent_defaults_agree(env, tmp_path: Path) 
     settings = load_settings(str(cfg))
     assert settings.agent.fifo == Path(rendered.group(1)) == defaults.FIFO
     # the systemd unit passes no FIFO: the agent reads that same default
-    unit = (Path(__file__).parent.parent / "packaging" / "awsfailover-agent.service").read_text()
+    unit = (ROOT / "packaging" / "awsfailover-agent.service").read_text()
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert exec_start.split()[-1] == "agent"
     assert re.search(r"^ReadWritePaths=.*" + re.escape(str(defaults.STATE_DIR)), unit, re.M)

@@ -12,9 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+from helpers.agents import Running, load, wait_for, write_config
 from helpers.audit import MutationLog
 from prometheus_client import CollectorRegistry
-from test_agent import Running, load, wait_for, write_config
 
 from awsfailover.agent.daemon import Agent
 from awsfailover.keepalived.protocol import Transition

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Node, need
+from helpers.nodes import Node, need
 
 from awsfailover.sim.world import World
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import Node, mutating_calls
+from helpers.nodes import Node, mutating_calls
 
 from awsfailover.sim import SimClient
 from awsfailover.sim.world import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Node, mutating_calls
+from helpers.nodes import Node, mutating_calls
 
 from awsfailover.sim.world import (
     ROUTE4,

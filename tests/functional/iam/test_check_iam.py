@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from conftest import Node
+from helpers.iam import role_env
+from helpers.nodes import Node
 
 from awsfailover.sim import SimClient
 from awsfailover.sim.world import REGION, World
@@ -19,24 +19,6 @@ ACCOUNT = "123456789012"  # moto's default account
 
 def group_extra(world: World) -> str:
     return f'[group]\nenis = ["{world.eni_a}", "{world.eni_b}"]\naccount_id = "{ACCOUNT}"\n'
-
-
-def role_env(url: str, policy: str, name: str = "awsfailover") -> dict[str, str]:
-    """Create /appliance/NAME with the policy inline, assume it: the node's credentials."""
-    kw: dict[str, Any] = {"endpoint_url": url, "region_name": REGION}
-    iam, sts = boto3.client("iam", **kw), boto3.client("sts", **kw)
-    arn = iam.create_role(RoleName=name, Path="/appliance/", AssumeRolePolicyDocument="{}")["Role"][
-        "Arn"
-    ]
-    iam.put_role_policy(RoleName=name, PolicyName="awsfailover", PolicyDocument=policy)
-    creds = sts.assume_role(RoleArn=arn, RoleSessionName="i-0123456789abcdef0")["Credentials"]
-    return {
-        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": creds["SessionToken"],
-        "AWS_ENDPOINT_URL_IAM": url,
-        "AWS_ENDPOINT_URL_STS": url,
-    }
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Render terraform/README.md's inputs and outputs tables from variables.tf and outputs.tf.
 
-`python tests/tfdocs.py` rewrites the README between its markers; tests/test_terraform.py
+`python tests/helpers/tfdocs.py` rewrites the README between its markers; tests/test_terraform.py
 fails when the README is stale. (terraform-docs is the usual tool; it is not on this machine,
 and our files are `terraform fmt` output, which this small block scanner reads reliably.)
 """
@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-MODULE = Path(__file__).resolve().parent.parent / "terraform"
+MODULE = Path(__file__).resolve().parents[2] / "terraform"
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Node
+from helpers.nodes import Node
 
 from awsfailover.aws.imds import Imds, interface_mac
 from awsfailover.errors import MetadataError

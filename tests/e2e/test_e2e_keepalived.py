@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import E2E_TIMINGS, need
+from helpers.nodes import need
+from helpers.timings import E2E_TIMINGS
 
 from awsfailover.sim.lab import Lab, LabNode, missing_requirements, sh, wait_for
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import ROOT
 
 
 def fake_bin(tmp: Path, uid: int, with_apt: bool, present: tuple[str, ...]) -> Path:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Node
+from helpers.nodes import Node
 
 from awsfailover.config.load import load_settings
 from awsfailover.errors import ConfigError

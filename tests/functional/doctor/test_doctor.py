@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Node
+from helpers.nodes import Node
 
 from awsfailover.sim.imds import FakeImds
 from awsfailover.sim.world import REGION, ROUTE4, VIP4, World
@@ -254,7 +254,7 @@ def test_doctor_runs_with_the_generated_policy(
 ) -> None:
     import json
 
-    from test_check_iam import role_env
+    from helpers.iam import role_env
 
     Setup(world, ec2)
     node = make_node(world, tmp_path, agent_port)
@@ -280,7 +280,7 @@ def test_a_denied_probe_fails_only_its_own_check(
 ) -> None:
     import json
 
-    from test_check_iam import role_env
+    from helpers.iam import role_env
 
     Setup(world, ec2)
     node = make_node(world, tmp_path, agent_port)

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import ROOT
 
 from awsfailover.iam.policy import Scope, build, partition_of, render
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "iam" / "examples").glob("*.args"))
 ACCT = "111122223333"
 ENI_A, ENI_B = "eni-0a0a0a0a0a0a0a0a0", "eni-0b0b0b0b0b0b0b0b0"

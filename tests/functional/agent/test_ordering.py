@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from test_agent import Running, make_agent, sample, wait_for, write_config
+from helpers.agents import Running, make_agent, sample, wait_for, write_config
 
 from awsfailover.sim.world import ROUTE4, VIP4, ec2_client, holder, route_targets
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import Node, mutating_calls
+from helpers.nodes import Node, mutating_calls
 
 from awsfailover.sim import SimClient
 from awsfailover.sim.world import ROUTE4, VIP4, World, holder, route_targets
@@ -322,7 +322,7 @@ def test_endpoint_paginates_with_small_and_empty_pages(world: World, ec2: Any) -
 
 
 def test_agent_reconcile_reads_every_page(env: Any, tmp_path: Any) -> None:
-    from test_agent import Running, make_agent, wait_for, write_config
+    from helpers.agents import Running, make_agent, wait_for, write_config
 
     from awsfailover.keepalived.protocol import Transition
     from awsfailover.sim.world import ec2_client
@@ -453,7 +453,7 @@ def test_takeover_converges_within_deadline_on_half_of_each_bucket(
 def test_agent_refuses_a_move_beyond_the_limit_at_plan_time(
     env: Any, tmp_path: Any, caplog: Any
 ) -> None:
-    from test_agent import Running, make_agent, sample, wait_for, write_config
+    from helpers.agents import Running, make_agent, sample, wait_for, write_config
 
     from awsfailover.keepalived.protocol import Transition
     from awsfailover.sim.world import ec2_client

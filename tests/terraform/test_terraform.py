@@ -18,12 +18,14 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import TF_TIMINGS, need
+from helpers import tfdocs
+from helpers.nodes import need
+from helpers.paths import ROOT
+from helpers.timings import TF_TIMINGS
 
 from awsfailover.sim import SimClient
 from awsfailover.sim.world import REGION, holder, route_targets
 
-ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "terraform"
 EXAMPLES = sorted(p.name for p in (MODULE / "examples").iterdir() if p.is_dir())
 # Destroyed after the failover: the example with VIPs, routes and an Elastic IP reassociated at
@@ -105,10 +107,9 @@ def test_validate(tf: dict[str, str], tree: Path) -> None:
 
 
 def test_readme_tables_are_generated_from_the_module() -> None:
-    import tfdocs
 
     readme = (MODULE / "README.md").read_text()
-    assert tfdocs.updated(readme) == readme, "run: python tests/tfdocs.py"
+    assert tfdocs.updated(readme) == readme, "run: python tests/helpers/tfdocs.py"
 
 
 def test_examples_are_the_documented_four() -> None:

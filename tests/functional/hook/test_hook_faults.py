@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import Node, need
-from test_agent import Running, make_agent, write_config
+from helpers.agents import Running, make_agent, write_config
+from helpers.nodes import Node, need
 
 from awsfailover.sim.world import VIP4, VIP4_B, World, ec2_client, holder
 

@@ -1,0 +1,84 @@
+"""One appliance as a test drives it: its config file and the CLI run as a subprocess; and the
+skip that CI turns into a failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from awsfailover.sim import SimClient
+from awsfailover.sim.world import World
+
+__all__ = ["MUTATING", "Node", "Result", "mutating_calls", "need"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Node:
+    """One appliance: a config file and the CLI run as a subprocess."""
+
+    def __init__(
+        self,
+        world: World,
+        eni: str,
+        tmp: Path,
+        name: str,
+        instances: str | None = None,
+        extra: str = "",
+    ) -> None:
+        self.dir = tmp / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = self.dir / "config.toml"
+        self.config.write_text(
+            world.config_toml(eni, instances=instances, state_dir=self.dir / "run", extra=extra)
+        )
+        self.eni = eni
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "awsfailover", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def master(self, name: str = "VI_1", env: dict[str, str] | None = None) -> Result:
+        return self.run("notify", "INSTANCE", name, "MASTER", "100", env=env)
+
+
+MUTATING = (
+    "AssignPrivateIpAddresses",
+    "AssignIpv6Addresses",
+    "UnassignIpv6Addresses",
+    "ReplaceRoute",
+    "UnassignPrivateIpAddresses",
+    "CreateRoute",
+    "DeleteRoute",
+    "AssociateAddress",
+    "DisassociateAddress",
+)
+
+
+def mutating_calls(sim: SimClient) -> int:
+    return sum(n for op, n in sim.calls().items() if op in MUTATING)
+
+
+def need(what: str) -> None:
+    """A test that needs root, keepalived or terraform: skipped on a laptop without them, a
+    failure in CI (where .ci/run installs them), so CI never passes by skipping."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI: {what}")
+    pytest.skip(what)

@@ -1,0 +1,72 @@
+"""keepalived.conf as text: what `keepalived-config` renders for a node (keepalived's own
+config test runs on it in tests/functional/keepalived)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from awsfailover.config.schema import Settings
+from awsfailover.keepalived.conf import NodeVrrp, render
+
+CMD = ["/usr/local/bin/awsfailover"]
+CFG = Path("/etc/awsfailover/config.toml")
+
+
+def settings(**agent: object) -> Settings:
+    return Settings(
+        region="eu-north-1",
+        node={"eni_id": "eni-0bbbbbbbbbbbbbbbb", "interface": "eth0"},
+        agent=agent,
+        instances=[
+            {"name": "VI_1", "vips": ["10.0.1.100", "2001:db8:1::100"]},
+            {"name": "PUB", "vips": ["10.0.2.100"], "interface": "eth1"},
+        ],
+    )
+
+
+def test_hook_only_node() -> None:
+    text = render(settings(), NodeVrrp("10.0.1.10", ("10.0.1.11",), priority=150), CMD, CFG)
+    assert "vrrp_notify_fifo" not in text and "awsfailover_agent" not in text
+    assert text.count("vrrp_instance ") == 2
+    assert "    virtual_router_id 51\n" in text and "    virtual_router_id 52\n" in text
+    assert "    priority 150\n" in text
+    assert (
+        '    notify "/usr/local/bin/awsfailover --config /etc/awsfailover/config.toml notify"\n'
+        in text
+    )
+    # VRRP speaks IPv4 here: the IPv6 VIP is added but not advertised
+    assert "    virtual_ipaddress {\n        10.0.1.100/32 dev eth0\n    }\n" in text
+    assert "    virtual_ipaddress_excluded {\n        2001:db8:1::100/128 dev eth0\n" in text
+    # a second NIC's instance: VRRP on the node's interface, its VIPs on its own
+    assert "        10.0.2.100/32 dev eth1\n" in text
+    assert "    unicast_src_ip 10.0.1.10\n    unicast_peer {\n        10.0.1.11\n    }\n" in text
+
+
+def test_agent_node_gets_the_fifo_and_its_health_check() -> None:
+    node = NodeVrrp("10.0.1.10", ("10.0.1.11",), use_agent=True, advert_int=0.2)
+    text = render(settings(fifo="/run/awsfailover/notify.fifo"), node, CMD, CFG)
+    assert "    vrrp_notify_fifo /run/awsfailover/notify.fifo\n" in text
+    assert "vrrp_script awsfailover_agent {" in text and "    weight -50\n" in text
+    assert "        awsfailover_maintenance\n        awsfailover_agent\n" in text
+    assert "    advert_int 0.2\n    version 3" in text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"self_ip": "10.0.1.10", "peers": ()}, "at least one --peer"),
+        ({"self_ip": "10.0.1.10", "peers": ("10.0.1.10",)}, "must not be one of the peers"),
+        ({"self_ip": "10.0.1.10", "peers": ("10.0.1.11",), "priority": 255}, "1..254"),
+        ({"self_ip": "x", "peers": ("10.0.1.11",)}, "not an IP address"),
+    ],
+)
+def test_node_arguments_are_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        NodeVrrp(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_word_keepalived_would_split_is_refused() -> None:
+    with pytest.raises(ValueError, match="keepalived cannot use it"):
+        render(settings(), NodeVrrp("10.0.1.10", ("10.0.1.11",)), ["/opt/my tools/af"], CFG)
