@@ -7,6 +7,7 @@ show a converged run is free. Prints who holds what after each step, with wall t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from awsfailover.errors import ConfigError
 from awsfailover.sim import SimClient
 from awsfailover.sim.server import spawn
 from awsfailover.sim.world import ROUTE4, VIP4, World, build, ec2_client, holder, route_targets
@@ -40,7 +42,10 @@ def _show(world: World, names: dict[str, str]) -> None:
 
 
 def main(args: object = None) -> int:
-    """The `awsfailover demo` handler (it takes no arguments)."""
+    """The `awsfailover demo` handler (it takes no arguments). The endpoint's code ships with
+    the package, moto only with the sim extra: say which is missing before starting it."""
+    if importlib.util.find_spec("moto") is None:
+        raise ConfigError("demo needs the local endpoint: pip install 'awsfailover[sim]'")
     return run()
 
 

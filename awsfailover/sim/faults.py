@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +107,18 @@ _ERROR_XML = (
 )
 
 
+MUTATING = frozenset(
+    {
+        "AssignPrivateIpAddresses",
+        "AssignIpv6Addresses",
+        "UnassignIpv6Addresses",
+        "ReplaceRoute",
+        "AssociateAddress",
+    }
+)
+JOURNAL_SIZE = 100_000
+
+
 class FaultMiddleware:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -116,6 +128,10 @@ class FaultMiddleware:
         self._rng = random.Random()
         self.calls: Counter[str] = Counter()  # "Action" -> attempts seen
         self.outcomes: Counter[str] = Counter()  # "Action:outcome"
+        # Mutating calls as they arrived: (CLOCK_MONOTONIC, action, the ENI it names,
+        # outcome). The clock is the machine's, so a test in another process can place these
+        # among its own events; bounded, oldest dropped.
+        self.journal: deque[tuple[float, str, str, str]] = deque(maxlen=JOURNAL_SIZE)
 
     def configure(self, faults: Faults) -> None:
         with self._lock:
@@ -127,6 +143,7 @@ class FaultMiddleware:
         with self._lock:
             self.calls.clear()
             self.outcomes.clear()
+            self.journal.clear()
 
     def _decide(self, action: str, params: dict[str, list[str]]) -> str:
         f = self.faults
@@ -174,6 +191,9 @@ class FaultMiddleware:
         outcome = "refused" if refused else self._decide(action, params)
         with self._lock:
             self.outcomes[f"{action}:{outcome}"] += 1
+            if action in MUTATING:
+                eni = (params.get("NetworkInterfaceId") or [""])[0]
+                self.journal.append((time.monotonic(), action, eni, outcome))
         if outcome == "applied-dropped":
             # The change is made and the answer lost (a reset after EC2 acted): the client
             # cannot tell this from "dropped", and its retry meets the changed state.

@@ -111,6 +111,8 @@ class _ControlApp:
             return {"ok": True}
         if path == "calls" and method == "GET":
             return {"calls": dict(self.faults.calls), "outcomes": dict(self.faults.outcomes)}
+        if path == "journal" and method == "GET":
+            return {"journal": list(self.faults.journal)}
         if path == "calls/reset" and method == "POST":
             self.faults.reset_counts()
             return {"ok": True}
@@ -218,6 +220,11 @@ class SimClient:
 
     def outcomes(self) -> dict[str, int]:
         return dict(self._req("GET", "/_sim/calls")["outcomes"])
+
+    def journal(self) -> list[tuple[float, str, str, str]]:
+        """Mutating calls since the last reset: (time.monotonic() on this machine, action,
+        the ENI it names, outcome)."""
+        return [tuple(e) for e in self._req("GET", "/_sim/journal")["journal"]]
 
     def reset_calls(self) -> None:
         self._req("POST", "/_sim/calls/reset")
