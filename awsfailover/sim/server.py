@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -279,10 +280,14 @@ def spawn(
     )
     assert proc.stdout is not None
     end = time.monotonic() + timeout
-    line = proc.stdout.readline().decode().strip()  # the server prints its URL once bound
+    # The server prints its URL once bound; a machine busy with other tests may take a while
+    # to import moto, so wait for that line (bounded by timeout), never for a fixed guess.
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().decode().strip() if ready else ""
     if not line.startswith("http://"):
         proc.kill()
-        raise RuntimeError(f"local endpoint did not start: {line!r}")
+        why = "no URL" if not ready else repr(line)
+        raise RuntimeError(f"local endpoint did not start within {timeout:g}s: {why}")
     client = SimClient(line)
     while not client.health():
         if time.monotonic() > end or proc.poll() is not None:

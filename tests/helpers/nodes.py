@@ -82,3 +82,20 @@ def need(what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI: {what}")
     pytest.skip(what)
+
+
+def cold_start() -> float:
+    """Seconds a hook spends before its takeover on this machine now: the interpreter, the
+    config and botocore imports and a client build. A bound on a whole hook process is the
+    product's own bound plus this, measured beside it instead of guessed (a busy machine
+    starts Python in seconds, not 0.6 s)."""
+    import time
+
+    code = (
+        "import awsfailover.config.load, awsfailover.failover.run\n"
+        "from awsfailover.aws.clients import make_ec2_client\n"
+        "make_ec2_client('eu-north-1', 'http://127.0.0.1:9')\n"
+    )
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    return time.monotonic() - started

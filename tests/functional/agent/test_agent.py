@@ -251,15 +251,25 @@ def test_permanent_error_fails_fast_with_code(env, tmp_path: Path, caplog):
     caplog.set_level(logging.ERROR, logger="awsfailover")
     logging.getLogger("awsfailover").propagate = True
     with Running(make_agent(cfg)) as agent:
-        started = time.monotonic()
         agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
         assert wait_for(
             lambda: (
                 sample(agent, "awsfailover_takeovers_total", instance="VI_1", result="partial") == 1
             )
         )
-        assert time.monotonic() - started < 2.0  # no retry of a permanent error
-    assert sim.outcomes()["ReplaceRoute:refused"] == 6  # one attempt per route, no retry
+        # no retry of a permanent error: one attempt per route, no backoff
+        retries = [
+            s
+            for metric in agent.registry.collect()
+            for s in metric.samples
+            if s.name == "awsfailover_ec2_api_retries_total"
+        ]
+        assert not [s for s in retries if s.labels["operation"] == "ReplaceRoute"], retries
+        calls = sample(
+            agent, "awsfailover_ec2_api_calls_total", operation="ReplaceRoute", outcome="error"
+        )
+        assert calls == 6  # the metric the retry count would sit beside is there
+    assert sim.outcomes()["ReplaceRoute:refused"] == 6
     text = caplog.text
     assert "UnauthorizedOperation" in text and world.rtb_clients[0] in text
 

@@ -28,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from awsfailover.agent.daemon import Agent
+from awsfailover.agent.events import TransitionEvent
 from awsfailover.config.load import load_settings
 from awsfailover.sim import SimClient
 from awsfailover.sim.world import ROUTE4, ROUTE6, VIP4, World, ec2_client, holder, route_targets
@@ -39,6 +41,9 @@ from awsfailover.sim.world import ROUTE4, ROUTE6, VIP4, World, ec2_client, holde
 # a real process (~0.15 s of CPU), so this is what fits in `make test`. Raise it to soak.
 TRANSITIONS = int(os.environ.get("AWSFAILOVER_RACE_TRANSITIONS", "260"))
 SEED = int(os.environ.get("AWSFAILOVER_RACE_SEED", "20261123"))
+# Bounded by what it waits for: each transition is a real hook process (~0.15 s of CPU, and
+# seconds of wall time on a machine at load 14), not by pytest's default 120 s guess.
+pytestmark = pytest.mark.timeout(max(120, 2 * TRANSITIONS))
 
 
 @dataclass
@@ -116,17 +121,40 @@ def schedule(rng: random.Random, flips: int, master: Side, backup: Side) -> list
     return events
 
 
+Later = tuple[float, Callable[[], None]]  # (seconds from now, what to do then)
+
+
 def play(
-    rng: random.Random, events: list[tuple], emit: Callable[[Side, str, float, float], None]
+    rng: random.Random,
+    events: list[tuple],
+    emit: Callable[[Side, str, float, float], Later | None],
 ) -> None:
-    """Emit in order; each emission may trail into the gap before its side's next one."""
+    """Emit in order; an emission may leave part of itself for later (a FIFO line trailing its
+    hook), done in this thread when due and always before its side's next emission: keepalived
+    writes its FIFO lines in order, and a timer thread that a busy machine wakes late would
+    not (that broke the agent test's premise once: a MASTER line written after the BACKUP)."""
     start = time.monotonic()
+    pending: list[tuple[float, Side, Callable[[], None]]] = []
+
+    def flush(side: Side | None) -> None:
+        now = time.monotonic()
+        for item in list(pending):
+            if item[1] is side or item[0] <= now:
+                pending.remove(item)
+                item[2]()
+
     for i, (t, side, state) in enumerate(events):
         nxt = next((e[0] for e in events[i + 1 :] if e[1] is side), t + 0.05)
-        delay = t - (time.monotonic() - start)
-        if delay > 0:
-            time.sleep(delay)
-        emit(side, state, rng.uniform(0, 0.05), max(0.0, nxt - t))
+        while (delay := t - (time.monotonic() - start)) > 0:
+            due = min((p[0] for p in pending), default=None)
+            time.sleep(delay if due is None else max(0.0, min(delay, due - time.monotonic())))
+            flush(None)
+        flush(side)
+        later = emit(side, state, rng.uniform(0, 0.05), max(0.0, nxt - t))
+        if later is not None:
+            pending.append((time.monotonic() + later[0], side, later[1]))
+    for _due, _side, fn in sorted(pending, key=lambda p: p[0]):
+        fn()
 
 
 def finish(sides: list[Side]) -> None:
@@ -201,18 +229,28 @@ def test_hook_only_bursts_end_on_the_last_master(
     )
 
 
-def test_agent_both_channels_end_on_the_last_master(world: World, tmp_path: Path) -> None:
+def test_agent_both_channels_end_on_the_last_master(
+    world: World, sim: SimClient, tmp_path: Path
+) -> None:
     rng = random.Random(SEED + 1)
     ec2 = ec2_client(world.endpoint_url)
     a = node(world, tmp_path, "a", world.eni_a, agent=True)
     b = node(world, tmp_path, "b", world.eni_b, agent=True)
     agents, threads = [], []
+    accepted: dict[str, list[TransitionEvent]] = {"a": [], "b": []}
     for s in (a, b):
         ag = Agent(
             load_settings(str(s.config)),
             config_path=str(s.config),
             registry=CollectorRegistry(),
             addresses=lambda _i: set(),
+            listeners=(
+                lambda e, seen=accepted[s.name]: (
+                    seen.append(e)
+                    if isinstance(e, TransitionEvent) and e.generation is not None
+                    else None
+                ),
+            ),
         )
         th = threading.Thread(target=ag.run, daemon=True)
         th.start()
@@ -221,10 +259,11 @@ def test_agent_both_channels_end_on_the_last_master(world: World, tmp_path: Path
         threads.append(th)
         assert s.fifo is not None
         s.fifo_fh = s.fifo.open("w", buffering=1)
-    timers: list[threading.Timer] = []
+    emitted: dict[str, str] = {}
 
-    def emit(side: Side, state: str, jitter: float, gap: float) -> None:
+    def emit(side: Side, state: str, jitter: float, gap: float) -> Later | None:
         line = f'INSTANCE "VI_1" {state} 100\n'
+        emitted[side.name] = state
 
         def write() -> None:
             side.fifo_fh.write(line)  # type: ignore[attr-defined]
@@ -232,11 +271,23 @@ def test_agent_both_channels_end_on_the_last_master(world: World, tmp_path: Path
         if rng.random() < 0.5:  # FIFO first, the hook's interpreter late
             write()
             hook(side, state, jitter)
-        else:  # hook first, the FIFO line before this side's next transition
-            hook(side, state, 0.0)
-            t = threading.Timer(min(jitter, gap * 0.9), write)
-            timers.append(t)
-            t.start()
+            return None
+        # hook first, the FIFO line before this side's next transition
+        hook(side, state, 0.0)
+        return min(jitter, gap * 0.9), write
+
+    def beliefs() -> str:
+        """What each agent followed last, against what keepalived emitted last for it."""
+        out = []
+        for ag, side in zip(agents, (a, b), strict=True):
+            seen = accepted[side.name][-3:]
+            damped = ag.registry.get_sample_value("awsfailover_split_brain", {"instance": "VI_1"})
+            out.append(
+                f"{side.name}: emitted last {emitted.get(side.name)}, worker "
+                f"{ag.workers['VI_1'].role}, split_brain {damped}, accepted last "
+                + ", ".join(f"{e.state}/{e.source}/{e.stamp}" for e in seen)
+            )
+        return "; ".join(out)
 
     def idle() -> bool:
         return all(w.idle() for ag in agents for w in ag.workers.values())
@@ -248,16 +299,15 @@ def test_agent_both_channels_end_on_the_last_master(world: World, tmp_path: Path
             events = schedule(rng, rng.randint(1, 16), master, backup)
             last = next(side for _t, side, state in reversed(events) if state == "MASTER")
             master, backup = last, (b if last is a else a)
+            since = time.monotonic()
             play(rng, events, emit)
-            for t in timers:
-                t.join()
-            timers.clear()
             finish([a, b])
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not (idle() and on(ec2, world, last.eni)):
                 time.sleep(0.05)
             assert idle() and on(ec2, world, last.eni), (
-                f"round {rounds} (seed {SEED + 1}): not on {last.name}"
+                f"round {rounds} (seed {SEED + 1}): not on {last.name}; {beliefs()}; "
+                f"{diagnose(sim, since, last, backup)[1]}"
             )
             sent += len(events)
             rounds += 1

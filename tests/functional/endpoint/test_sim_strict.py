@@ -103,11 +103,14 @@ def test_move_delay_is_visible(world, ec2, sim):
 
 
 def test_token_bucket_throttles_replace_route(world, sim):
+    import math
+
     from awsfailover.aws.clients import make_ec2_client
 
     ec2 = make_ec2_client("eu-north-1", sim.url)  # botocore retries off: we see each answer
     sim.set_faults(buckets=True, bucket_scale=0.1)  # burst 5, refill 0.5/s for ReplaceRoute
     outcomes = []
+    started = time.monotonic()
     for _ in range(8):
         try:
             ec2.replace_route(
@@ -118,8 +121,13 @@ def test_token_bucket_throttles_replace_route(world, sim):
             outcomes.append("ok")
         except ClientError as exc:
             outcomes.append(exc.response["Error"]["Code"])
-    assert outcomes[:5] == ["ok"] * 5
-    assert outcomes[5:] == ["RequestLimitExceeded"] * 3
+    # The bucket refills while we call: a busy machine's slow calls earn whole tokens back.
+    refilled = math.floor(0.5 * (time.monotonic() - started))
+    assert outcomes[:5] == ["ok"] * 5  # the burst
+    assert set(outcomes[5:]) <= {"ok", "RequestLimitExceeded"}
+    assert outcomes.count("ok") <= 5 + refilled, (outcomes, refilled)
+    if refilled < 3:
+        assert "RequestLimitExceeded" in outcomes[5:], (outcomes, refilled)
 
 
 def test_injected_5xx_and_drops_are_counted(world, ec2, sim):
