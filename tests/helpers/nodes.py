@@ -99,3 +99,41 @@ def cold_start() -> float:
     started = time.monotonic()
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     return time.monotonic() - started
+
+
+NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+def as_nobody(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run `python -m awsfailover ARGS` as nobody, from this checkout wherever it lives: a
+    clone under a 0700 home or `mktemp -d` is not reachable by nobody, so a private mount
+    namespace binds the checkout onto a directory nobody can traverse first. Needs root."""
+    import tempfile
+
+    from helpers.paths import ROOT
+
+    top = Path(tempfile.mkdtemp(prefix="afnobody"))
+    try:
+        top.chmod(0o755)
+        seen = top / "checkout"
+        seen.mkdir()
+        python = Path(sys.executable)
+        if python.is_relative_to(ROOT):  # the checkout's own venv: reach it through the bind
+            python = seen / python.relative_to(ROOT)
+        env = {**os.environ, "PYTHONPATH": str(seen), "PYTHONDONTWRITEBYTECODE": "1"}
+        env.update(kwargs.pop("env", None) or {})  # type: ignore[call-overload]
+        # sh -c: $0 is the checkout, $1 where it is bound, the rest the command
+        script = 'mount --bind "$0" "$1" && shift && exec "$@"'
+        unshare = ("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+        return subprocess.run(
+            [*unshare, str(ROOT), str(seen), *NOBODY, str(python), "-m", "awsfailover", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            **kwargs,  # type: ignore[arg-type]
+        )
+    finally:
+        # the bind lived in the child's namespace only: the directory is empty here
+        seen.rmdir()
+        top.rmdir()

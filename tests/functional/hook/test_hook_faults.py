@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 from helpers.agents import Running, make_agent, write_config
-from helpers.nodes import Node, cold_start, need
+from helpers.nodes import Node, as_nobody, cold_start, need
 
 from awsfailover.sim.world import VIP4, VIP4_B, World, ec2_client, holder
 
 CLI = (sys.executable, "-m", "awsfailover", "--config")
-NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 
 
 class Proxy:
@@ -259,8 +258,8 @@ def test_agent_that_does_not_know_the_instance_makes_the_hook_do_it(env, tmp_pat
 
 
 def test_non_root_hook_fails_over_without_its_state_dir(world: World, ec2) -> None:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        need("switching to another user needs root and setpriv")
+    if os.geteuid() != 0 or not (shutil.which("setpriv") and shutil.which("unshare")):
+        need("switching to another user needs root, setpriv and unshare")
     top = Path(tempfile.mkdtemp(prefix="afnr"))
     try:
         top.chmod(0o755)
@@ -277,13 +276,8 @@ def test_non_root_hook_fails_over_without_its_state_dir(world: World, ec2) -> No
         )
         cfg.write_text(text)
         cfg.chmod(0o644)
-        r = subprocess.run(
-            [*NOBODY, *CLI, str(cfg), "notify", "INSTANCE", "VI_1", "MASTER", "100"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        r = as_nobody(
+            ["--config", str(cfg), "notify", "INSTANCE", "VI_1", "MASTER", "100"], timeout=60
         )
     finally:
         shutil.rmtree(top)
@@ -317,8 +311,7 @@ def test_config_and_usage_errors_exit_2_in_one_line(
         if os.geteuid() != 0:
             need("reading as another user needs root")
         node_b.config.chmod(0o600)
-        cmd = [*NOBODY, *CLI, str(node_b.config), *args]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+        p = as_nobody(["--config", str(node_b.config), *args], timeout=30)
         assert p.returncode == 2, p.stderr
         assert "cannot read" in one_line(p.stderr)
         return
