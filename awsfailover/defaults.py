@@ -27,6 +27,10 @@ HANDOFF_TIMEOUT_MAX = 10.0
 
 MAINTENANCE_FLAG = "maintenance"
 
+# The preflight commands' Describe calls race nothing: a slow API is waited out, not failed.
+DOCTOR_DEADLINE = 60.0  # seconds for all of doctor's probes
+CHECK_IAM_DEADLINE = 10.0  # seconds for check-iam's tag reads and dry runs
+
 # The longest keepalived notify line we accept on the FIFO or the hand-off socket. Real lines
 # are under 100 bytes (`INSTANCE "name" MASTER 100`); anything longer is junk or an attack.
 MAX_LINE = 512

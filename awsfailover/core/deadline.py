@@ -1,4 +1,4 @@
-"""A monotonic deadline, shared by every step of one takeover."""
+"""A monotonic deadline, shared by every step of one takeover (or one preflight command)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,8 @@ class Deadline:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def extended(self, grace: float) -> Deadline:
+        """A deadline ending `grace` seconds after this one (measured from this one's end, so
+        extensions in a row do not add up)."""
+        return Deadline(max(0.0, self.end + grace - time.monotonic()))

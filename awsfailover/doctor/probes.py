@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from awsfailover import defaults
 from awsfailover.aws.ec2 import Ec2
 from awsfailover.aws.node import NodeFacts
 from awsfailover.config.schema import Settings
@@ -58,7 +59,7 @@ def gather(
     imds_needed: bool,
     resolved: dict[str, str] | None = None,
 ) -> Facts:
-    deadline = Deadline(60.0)
+    deadline = Deadline(defaults.DOCTOR_DEADLINE)
     instance_enis = {
         i.name: i.eni_id for i in settings.instances if i.eni_id
     }  # interface-named ENIs are resolved by run()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import time
 
 from awsfailover.aws.clients import CallObserver
 from awsfailover.aws.ec2 import Ec2
@@ -166,7 +165,7 @@ class Engine:
         # The confirmation may run a little past the deadline (an unconfirmed success would be
         # reported as a failure), never more than CONFIRM_GRACE: every takeover ends within
         # deadline + 1 s, whatever the endpoint does.
-        grace = Deadline(max(0.0, deadline.end + CONFIRM_GRACE - time.monotonic()))
+        grace = deadline.extended(CONFIRM_GRACE)
         superseded: Superseded | None = None
         final: Observed | None = None
         for round_ in range(1, MAX_ROUNDS + 1):
@@ -190,7 +189,7 @@ class Engine:
                 "; ".join(a.describe() for a in again.actions),
             )
             the_plan = again
-            grace = Deadline(max(0.0, deadline.end + CONFIRM_GRACE - time.monotonic()))
+            grace = deadline.extended(CONFIRM_GRACE)
         at_ours = items_at(inst, final, ours) if final is not None else set()
         before_items = items_at(inst, observed, ours)
         if superseded is None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TextIO
 
+from awsfailover import defaults
 from awsfailover.aws.ec2 import Ec2
 from awsfailover.aws.iam import Iam
 from awsfailover.aws.node import NodeFacts
@@ -109,7 +110,7 @@ def _dry_run_result(fn: Callable[[], object]) -> tuple[str, str]:
 
 def dry_runs(ec2: Ec2, scope: Scope, eni_id: str, tables: dict[str, list[str]]) -> list[Row]:
     rows = []
-    deadline = Deadline(10.0)
+    deadline = Deadline(defaults.CHECK_IAM_DEADLINE)
 
     def subnet() -> str:
         return ec2.describe_enis([eni_id], deadline)[eni_id].subnet_id
@@ -161,7 +162,7 @@ def check_iam(settings: Settings, principal_override: str | None, out: TextIO = 
         scope = group_scope(settings, region=node.region, account=account, route_tables=tables)
         reqs = requirements(scope, self_check=False)
         try:
-            tags = engine.ec2.eni_tags(list(scope.enis), Deadline(10.0))
+            tags = engine.ec2.eni_tags(list(scope.enis), Deadline(defaults.CHECK_IAM_DEADLINE))
         except PermanentError as err:
             print(f"cannot read the ENIs' tags ({err.code}); simulating without them", file=out)
             tags = {}
