@@ -1,4 +1,5 @@
-"""The retry policy, and the one place an EC2 call is made: Caller.call.
+"""The retry policy: Caller.call makes every EC2 call of the aws package but the dry runs (one
+attempt each, aws.probe), classified and retried within its deadline.
 
 Who retries: botocore's own retries are switched off (total_max_attempts=1) and tenacity
 retries transient errors with exponential backoff and full jitter, bounded by the takeover's
