@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from awsfailover.agent.engines import EngineHolder
-from awsfailover.agent.events import Bus, HealthChanged, Listener
+from awsfailover.agent.events import Bus, HealthChanged, InputFailed, Listener
 from awsfailover.agent.fifo_input import read_fifo
 from awsfailover.agent.handoff_server import HandoffServer
 from awsfailover.agent.health import judge_health
@@ -51,6 +51,12 @@ def default_engine_factory(settings: Settings, metrics: Metrics) -> Engine:
     from awsfailover.failover.engine import build_engine
 
     return build_engine(settings, metrics)
+
+
+def spawn(fn: Callable[..., None], name: str, *args: Any) -> threading.Thread:
+    t = threading.Thread(target=fn, args=args, name=name, daemon=True)
+    t.start()
+    return t
 
 
 class Agent:
@@ -85,7 +91,10 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self._fifo: FifoReader | None = None
         self._handoff = HandoffServer(
-            settings.agent.socket, self.ordering.handoff, self.wakeup.stop_fd
+            settings.agent.socket,
+            self.ordering.handoff,
+            self.wakeup.stop_fd,
+            lambda exc: self.events.emit(InputFailed("handoff", f"{type(exc).__name__}: {exc}")),
         )
         self._http: Any = None
         self.ready = threading.Event()
@@ -188,17 +197,15 @@ class Agent:
                 if "reload" in reasons:
                     self.reload()
                 if time.monotonic() >= next_reconcile:
-                    self.reconcile()
+                    try:
+                        self.reconcile()
+                    except Exception as exc:  # the next tick tries again; the agent stays up
+                        self.events.emit(InputFailed("reconcile", f"{type(exc).__name__}: {exc}"))
                     self._check_health()
                     next_reconcile = time.monotonic() + self.settings.agent.reconcile_interval
         finally:
             self._shutdown()
         return 0
-
-    def _spawn(self, fn: Callable[..., None], name: str, *args: Any) -> None:
-        t = threading.Thread(target=fn, args=args, name=name, daemon=True)
-        t.start()
-        self._threads.append(t)
 
     def _start(self) -> None:
         cfg = self.settings.agent
@@ -209,11 +216,11 @@ class Agent:
             except OSError as exc:
                 raise ConfigError(f"agent.fifo: cannot open {self.fifo}: {exc}") from exc
             self.ordering.fifo = self._fifo
-            self._spawn(read_fifo, "fifo", self._fifo, self.wakeup.stop_fd)
-        self._spawn(self._handoff.serve, "handoff")
+            self._threads.append(spawn(read_fifo, "fifo", self._fifo, self.wakeup.stop_fd))
+        self._threads.append(spawn(self._handoff.serve, "handoff"))
         if cfg.metrics_address:
             self._http = make_http_server(cfg.metrics_address, self.registry, self.healthy)
-            self._spawn(self._http.serve_forever, "metrics")
+            self._threads.append(spawn(self._http.serve_forever, "metrics"))
         self.engine.learn_ipv4_limit(Deadline(cfg.takeover_deadline))
         detect_startup_state(
             self.settings.specs,

@@ -23,6 +23,7 @@ __all__ = [
     "Bus",
     "Event",
     "HealthChanged",
+    "InputFailed",
     "Listener",
     "MutationEvent",
     "Reconciled",
@@ -103,6 +104,15 @@ class Reconciled:
 
 
 @dataclass(frozen=True)
+class InputFailed:
+    """One input (a FIFO line, a hand-off, a reconcile) raised what nothing expected: it is
+    logged and counted, and the agent goes on with the next one."""
+
+    input: Literal["fifo", "handoff", "reconcile"]
+    error: str
+
+
+@dataclass(frozen=True)
 class HealthChanged:
     ok: bool
     why: str
@@ -115,6 +125,7 @@ Event = (
     | MutationEvent
     | SplitBrainEvent
     | Reconciled
+    | InputFailed
     | HealthChanged
 )
 

@@ -35,9 +35,16 @@ CONCURRENT_HOOKS = 8  # connections answered at once; more wait in the listen ba
 
 
 class HandoffServer:
-    def __init__(self, path: Path, answer: Callable[[Transition], str], stop_fd: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        answer: Callable[[Transition], str],
+        stop_fd: int,
+        failed: Callable[[BaseException], None] = lambda _exc: None,
+    ) -> None:
         self.path = path
         self.answer = answer
+        self.failed = failed
         self.stop_fd = stop_fd
         self._lock_fd: int | None = None
         self._sock: socket.socket | None = None
@@ -136,6 +143,9 @@ class HandoffServer:
             return f"OK {self.answer(t)}\n"
         except ConfigError as exc:
             return f"ERR 2 {exc}\n"
+        except Exception as exc:  # the hook then does the work itself; the agent goes on
+            self.failed(exc)
+            return f"ERR 1 {type(exc).__name__}\n"
 
     def close(self) -> None:
         if self._sock is not None:

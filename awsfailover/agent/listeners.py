@@ -7,6 +7,7 @@ import time
 
 from awsfailover.agent.events import (
     Event,
+    InputFailed,
     Reconciled,
     SplitBrainEvent,
     TakeoverFinished,
@@ -48,6 +49,8 @@ class MetricsListener:
             if event.reason == "drift":
                 m.drift_repairs.labels(event.instance).inc()
             m.takeover_seconds.labels(event.instance).observe(out.seconds)
+        elif isinstance(event, InputFailed):
+            m.input_errors.labels(event.input).inc()
         elif isinstance(event, Reconciled):
             m.last_reconcile.set(time.time())
             for name, (here, total) in event.items.items():
@@ -56,7 +59,9 @@ class MetricsListener:
 
 class LogListener:
     def __call__(self, event: Event) -> None:
-        if isinstance(event, SplitBrainEvent) and event.status == "damped":
+        if isinstance(event, InputFailed):
+            log.error("%s: unexpected %s; carrying on", event.input, event.error)
+        elif isinstance(event, SplitBrainEvent) and event.status == "damped":
             log.error(
                 "%s: DAMPED drift repair: %d repairs in %.0fs since keepalived's last "
                 "transition; another node also claims MASTER (split brain?). Leaving EC2 as "

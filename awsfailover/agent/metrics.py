@@ -98,6 +98,13 @@ class Metrics:
             ["source"],
             registry=registry,
         )
+        self.input_errors = Counter(
+            "awsfailover_input_errors_total",
+            "Inputs (FIFO lines, hand-offs, reconciles) that failed unexpectedly; the agent "
+            "logged each and went on",
+            ["input"],
+            registry=registry,
+        )
         self._lock = threading.Lock()
         self.last_ec2_error: str | None = None
 

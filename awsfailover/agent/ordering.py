@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Mapping
 
-from awsfailover.agent.events import Bus, TransitionEvent
+from awsfailover.agent.events import Bus, InputFailed, TransitionEvent
 from awsfailover.agent.sequences import Sequences
 from awsfailover.agent.worker import InstanceWorker
 from awsfailover.errors import ConfigError
@@ -78,6 +78,8 @@ class Ordering:
             self.dispatch(t, "fifo", now_stamp())
         except ConfigError as exc:
             log.warning("fifo: %s", exc)
+        except Exception as exc:  # one line must never stop the reader
+            self.events.emit(InputFailed("fifo", f"{type(exc).__name__}: {exc}"))
 
     def handoff(self, t: Transition) -> str:
         """A hook's transition. Every line keepalived wrote to the FIFO before this hook was

@@ -19,6 +19,12 @@ hook or from the agent, stops an older MASTER in flight.
 A state_dir that cannot be written (read-only, full) falls back to `fallback_state_dir`, then to
 order kept in this process only, each with a loud warning: failover must never stop because of
 a file.
+
+Whoever can write a sequence file can stop a MASTER or make an agent follow a transition
+keepalived never made. So a directory is used only when it is a real directory (not a symlink),
+owned by this process's effective user and writable by nobody else; every file in it is opened
+without following symlinks; and a record that cannot be read (not ASCII, torn, from another
+boot) is no record at all.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -66,6 +73,25 @@ def process_stamp() -> Stamp:
         return time.clock_gettime_ns(time.CLOCK_BOOTTIME), os.getpid()
 
 
+def trusted_dir(path: Path) -> str | None:
+    """Why path may not hold our state (None when it may): it must be a real directory owned
+    by our effective user and writable by no one else, as the FIFO's checks demand."""
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory (a symlink or a file)"
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}, not {os.geteuid()}"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def format_stamp(stamp: Stamp) -> str:
     return f"{stamp[0] / 1e9:.3f}s/{'fifo' if stamp[1] == FIFO_PID else stamp[1]}"
 
@@ -98,14 +124,20 @@ class Sequence:
         for i, d in enumerate(self._dirs[start:], start):
             try:
                 d.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(d / f"{self.instance}.seqlock", os.O_RDWR | os.O_CREAT, 0o600)
-                os.close(fd)
+                why = trusted_dir(d)
+                if why is None:
+                    fd = os.open(
+                        d / f"{self.instance}.seqlock", os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600
+                    )
+                    os.close(fd)
             except OSError as exc:
+                why = exc.strerror or str(exc)
+            if why is not None:
                 log.warning(
                     "%s: state dir %s unusable (%s)%s",
                     self.instance,
                     d,
-                    exc.strerror or exc,
+                    why,
                     "; trying the next" if i + 1 < len(self._dirs) else "",
                 )
                 continue
@@ -147,8 +179,15 @@ class Sequence:
             with self._memory_lock:
                 return self._memory.get(self._key)
         try:
-            return self._parse(self._path("seq").read_text())
+            fd = os.open(self._path("seq"), os.O_RDONLY | _NOFOLLOW)
         except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as f:
+                raw = f.read(256)  # a record is under 80 bytes
+            return self._parse(raw.decode("ascii"))
+        except (OSError, UnicodeDecodeError):
+            log.warning("%s: unreadable record in %s ignored", self.instance, self.dir)
             return None
 
     def advance(self, stamp: Stamp, state: str) -> bool:
@@ -168,15 +207,18 @@ class Sequence:
             return True
 
     def _advance_file(self, stamp: Stamp, state: str) -> bool:
-        fd = os.open(self._path("seqlock"), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self._path("seqlock"), os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             cur = self.current()
             if cur is not None and stamp <= cur.stamp:
                 return False
             tmp = self._path(f"seq.tmp{os.getpid()}.{threading.get_ident()}")
+            tmp.unlink(missing_ok=True)  # ours by name: a leftover of a killed writer
             try:
-                tmp.write_text(f"{self._boot} {stamp[0]} {stamp[1]} {state}\n")
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+                with os.fdopen(out, "w") as f:
+                    f.write(f"{self._boot} {stamp[0]} {stamp[1]} {state}\n")
                 tmp.replace(self._path("seq"))  # atomic: readers never see a torn record
             except OSError:
                 tmp.unlink(missing_ok=True)
@@ -205,7 +247,7 @@ class Sequence:
             yield
             return
         lock_path = self._path("lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
         try:
             end = time.monotonic() + timeout
             delay = 0.005
