@@ -56,11 +56,11 @@ def maintenance(args: argparse.Namespace) -> int:
             return 1 if checks.in_maintenance(config) else 0
         ok, _why = checks.agent_healthy(config)
         return 0 if ok else 1
-    if args.mode == "status":
-        on = checks.in_maintenance(config)
-        print(f"maintenance {'ON' if on else 'OFF'} ({checks.flag_path(config)})")
-        return 0
     try:
+        if args.mode == "status":
+            flag = checks.operator_flag_path(config)
+            print(f"maintenance {'ON' if flag.exists() else 'OFF'} ({flag})")
+            return 0
         print(checks.set_maintenance(config, args.mode == "on"))
     except checks.MaintenanceError as exc:
         print(f"awsfailover: error: maintenance {args.mode}: {exc}", file=sys.stderr)

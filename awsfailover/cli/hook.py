@@ -16,7 +16,13 @@ def notify(args: argparse.Namespace) -> int:
     only then import pydantic and botocore to do the work."""
     from dataclasses import replace
 
-    from awsfailover.config.raw import RawConfigError, load_raw, raw_state_dirs, resolve_config_path
+    from awsfailover.config.raw import (
+        RawConfigError,
+        load_raw,
+        raw_instance_names,
+        raw_state_dirs,
+        resolve_config_path,
+    )
     from awsfailover.errors import ConfigError
     from awsfailover.failover.sequence import Sequence, format_stamp, process_stamp
     from awsfailover.keepalived import handoff
@@ -38,6 +44,10 @@ def notify(args: argparse.Namespace) -> int:
         doc = load_raw(config_path)
     except RawConfigError as exc:
         raise ConfigError(str(exc)) from None
+    # The name first, without pydantic: an unknown one must leave no file behind in state_dir.
+    names = raw_instance_names(doc)
+    if names is not None and t.name not in names:
+        raise ConfigError(f"unknown instance {t.name!r} (configured: {', '.join(names) or 'none'})")
     dirs = raw_state_dirs(doc)
     seq = Sequence(t.name, *dirs) if dirs is not None else None
     if seq is not None and not seq.advance(stamp, t.state):
@@ -51,13 +61,8 @@ def notify(args: argparse.Namespace) -> int:
         )
         return 0
     if t.state != "MASTER" and seq is not None:
-        # Nothing to do in EC2: the sequence now stops any older MASTER in flight. The name
-        # is checked against the file without pydantic (a BACKUP costs ~60 ms, not ~500 ms).
-        names = [i.get("name") for i in doc.get("instances", []) if isinstance(i, dict)]
-        if t.name not in names:
-            raise ConfigError(
-                f"unknown instance {t.name!r} (configured: {', '.join(map(str, names)) or 'none'})"
-            )
+        # Nothing to do in EC2: the sequence now stops any older MASTER in flight (a BACKUP
+        # costs a bare interpreter, no pydantic).
         log.info("%s: %s %s (transition %s)", t.name, t.kind, t.state, format_stamp(stamp))
         return 0
     from awsfailover.config.load import load_settings

@@ -89,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit(exc.exit_code)
     except KeyboardInterrupt:
         return _exit(130)
+    except BrokenPipeError:
+        # The reader went away (`... | head`): nothing is wrong with us. Python would report
+        # the failed flush of stdout at exit; point stdout at /dev/null so it has nothing to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return _exit(0)
     except Exception as exc:  # the hook must never die with a traceback keepalived discards
         logging.getLogger("awsfailover").debug("internal error", exc_info=True)
         print(

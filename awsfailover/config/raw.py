@@ -67,6 +67,14 @@ def section(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def raw_instance_names(doc: dict[str, Any]) -> list[str] | None:
+    """The instance names the file configures; None when the environment configures them
+    (AWSFAILOVER_INSTANCES), which only the validated load reads."""
+    if os.environ.get("AWSFAILOVER_INSTANCES") is not None:
+        return None
+    return [str(i.get("name")) for i in doc.get("instances", []) if isinstance(i, dict)]
+
+
 def raw_state_dirs(doc: dict[str, Any]) -> tuple[Path, Path] | None:
     """(state_dir, fallback_state_dir) as the validated config would have them, from the
     environment or the raw TOML; None when a value is not an absolute path (the validated

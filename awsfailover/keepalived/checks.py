@@ -39,10 +39,11 @@ class MaintenanceError(Exception):
     """The flag could not be set where keepalived's check reads it."""
 
 
-def set_maintenance(config_path: Path, on: bool) -> str:
-    """Set or clear the flag. Strict where the check is lenient: a mistyped --config, a file
-    that is not TOML or a relative state_dir would put the flag where the check never looks
-    (the check falls back to the default), so those are refused, never reported as ON."""
+def operator_flag_path(config_path: Path) -> Path:
+    """The flag as the operator's commands (on, off, status) see it. Strict where the check is
+    lenient: a mistyped --config, a file that is not TOML or a relative state_dir would put
+    the flag where the check never looks (the check falls back to the default), so those are
+    refused, never reported as ON or OFF."""
     try:
         doc = load_raw(config_path)
     except RawConfigError as exc:
@@ -55,7 +56,12 @@ def set_maintenance(config_path: Path, on: bool) -> str:
         raise MaintenanceError(
             f"config file {config_path}: failover.state_dir must be an absolute path"
         )
-    flag = dirs[0] / defaults.MAINTENANCE_FLAG
+    return dirs[0] / defaults.MAINTENANCE_FLAG
+
+
+def set_maintenance(config_path: Path, on: bool) -> str:
+    """Set or clear the flag where keepalived's check reads it."""
+    flag = operator_flag_path(config_path)
     if on:
         try:
             flag.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

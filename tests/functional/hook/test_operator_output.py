@@ -1,0 +1,61 @@
+"""Issue 22: what an operator sees through the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from helpers.nodes import Node
+
+
+def test_a_closed_pipe_is_not_an_internal_error(node_b: Node) -> None:
+    """`awsfailover ... | head`: the reader left; the command ends quietly."""
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first write
+    try:
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "awsfailover",
+                "--config",
+                str(node_b.config),
+                "iam-policy",
+                "--region",
+                "eu-north-1",
+                "--account",
+                "123456789012",
+            ],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(w)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+
+
+def test_maintenance_status_refuses_what_on_and_off_refuse(node_b: Node) -> None:
+    text = node_b.config.read_text()
+    old = next(x for x in text.splitlines() if x.startswith("state_dir"))
+    node_b.config.write_text(text.replace(old, 'state_dir = "run"'))
+    r = node_b.run("maintenance", "status")
+    assert r.code == 2 and "absolute" in r.err, r.err
+    assert "OFF" not in r.out
+    node_b.config.unlink()
+    r = node_b.run("maintenance", "status")
+    assert r.code == 2 and "not found" in r.err, r.err
+
+
+def test_an_unknown_instance_leaves_nothing_in_state_dir(node_b: Node) -> None:
+    run = node_b.dir / "run"
+    for state in ("MASTER", "BACKUP"):
+        r = node_b.run("notify", "INSTANCE", "VI_9", state, "100")
+        assert r.code == 2 and "unknown instance 'VI_9'" in r.err, r.err
+    assert not list(run.glob("VI_9*")) if run.exists() else True
+    assert node_b.run("notify", "INSTANCE", "VI_1", "BACKUP", "100").code == 0
+    assert sorted(p.name for p in run.iterdir()) == ["VI_1.seq", "VI_1.seqlock"]
