@@ -21,6 +21,7 @@ __all__ = [
 
 import ipaddress
 import re
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
@@ -216,6 +217,16 @@ class Settings(BaseSettings):
     def _region(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", v):
             raise ValueError(f"{v!r} is not an AWS Region name")
+        return v
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urllib.parse.urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v[:80]!r} is not an http(s) URL")
         return v
 
     @model_validator(mode="after")
