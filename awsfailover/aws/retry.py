@@ -117,7 +117,8 @@ class Caller:
             exc = state.outcome.exception() if state.outcome else None
             code = exc.code if isinstance(exc, AwsError) else "unknown"
             self.observer.api_retry(operation, code)
-            log.info(
+            codes[code] = codes.get(code, 0) + 1
+            log.debug(
                 "retrying %s on %s after %s (attempt %d)",
                 operation,
                 resource or "-",
@@ -154,7 +155,21 @@ class Caller:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(attempt)
+        codes: dict[str, int] = {}  # retries by error code: one summary line, not one per retry
+        started = time.monotonic()
+        try:
+            return retrying(attempt)
+        finally:
+            if codes:
+                log.info(
+                    "%s on %s: %d %s in %.1fs (%s)",
+                    operation,
+                    resource or "-",
+                    sum(codes.values()),
+                    "retry" if sum(codes.values()) == 1 else "retries",
+                    time.monotonic() - started,
+                    ", ".join(f"{c} x{n}" if n > 1 else c for c, n in sorted(codes.items())),
+                )
 
     def paged(  # noqa: PLR0917 - the call's own arguments, then what to read from each page
         self,

@@ -9,6 +9,7 @@ from typing import Any
 
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
+from awsfailover.core.items import Item
 from awsfailover.core.model import EipState, Outcome
 from awsfailover.core.plan import (
     check_eips,
@@ -19,7 +20,7 @@ from awsfailover.core.plan import (
     routes_in,
 )
 from awsfailover.core.spec import InstanceSpec
-from awsfailover.errors import ConfigError, FailoverIncomplete, Superseded
+from awsfailover.errors import AwsError, ConfigError, FailoverIncomplete, Superseded
 from awsfailover.failover.engine import Engine, build_engine
 from awsfailover.failover.sequence import ZERO, Sequence, Stamp, format_stamp, process_stamp
 from awsfailover.keepalived.protocol import Transition
@@ -80,9 +81,28 @@ def converge(
 
         with seq.exclusive(stamp, timeout=settings.failover.deadline):
             return engine.takeover(inst, deadline, guard)
+    except AwsError as exc:
+        # Failed before acting (the observation or the plan): nothing moved. Say what did not,
+        # in the one line keepalived's log keeps.
+        raise FailoverIncomplete(
+            f"{inst.name}: failover to {engine.eni_of(inst)} failed before any change: {exc}; "
+            f"moved: nothing; NOT moved: {', '.join(wanted_items(inst)) or '-'}"
+        ) from exc
     finally:
         if own:
             engine.close()
+
+
+def wanted_items(inst: InstanceSpec) -> list[str]:
+    """What a takeover of inst moves, as known without EC2 (routes = "auto" are found there)."""
+    items = [str(Item.vip(v)) for v in inst.vips]
+    items += [str(Item.eip(e.allocation_id)) for e in inst.eips]
+    if inst.auto_routes:
+        items.append("routes (auto)")
+    else:
+        tables = ",".join(inst.route_tables) if inst.route_tables else "its tables"
+        items += [f"route {tables} {d}" for d in inst.explicit_routes]
+    return items
 
 
 def notify(settings: Settings, t: Transition, seq: Sequence | None = None) -> int:

@@ -59,3 +59,22 @@ def test_an_unknown_instance_leaves_nothing_in_state_dir(node_b: Node) -> None:
     assert not list(run.glob("VI_9*")) if run.exists() else True
     assert node_b.run("notify", "INSTANCE", "VI_1", "BACKUP", "100").code == 0
     assert sorted(p.name for p in run.iterdir()) == ["VI_1.seq", "VI_1.seqlock"]
+
+
+def test_an_unreachable_endpoint_is_one_line_with_what_did_not_move(node_b: Node) -> None:
+    text = node_b.config.read_text().replace("deadline = 10", "deadline = 2")
+    text = "\n".join(
+        'endpoint_url = "http://127.0.0.1:9"' if x.startswith("endpoint_url") else x
+        for x in text.splitlines()
+    )
+    node_b.config.write_text(text + "\n")
+    r = node_b.master()
+    assert r.code == 1, r.err
+    assert "retrying" not in r.err  # retries are counted, not narrated
+    summaries = [x for x in r.err.splitlines() if " retries in " in x]
+    assert 1 <= len(summaries) <= 4, r.err  # one per call that retried (the observe's few)
+    errors = [x for x in r.err.splitlines() if x.startswith("awsfailover: error: ")]
+    assert len(errors) == 1, r.err
+    assert "failed before any change: DescribeNetworkInterfaces" in errors[0]
+    assert "EndpointConnectionError" in errors[0]
+    assert "moved: nothing; NOT moved: vip 10.0.1.100" in errors[0]
