@@ -8,6 +8,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_NOT_CONVERGED = 3  # status: an instance is split across ENIs, or has a problem
 
 # Codes AWS documents as "try again": throttling, and the service's own trouble.
 TRANSIENT_CODES = frozenset(

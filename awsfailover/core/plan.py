@@ -249,7 +249,7 @@ def item_names(inst: InstanceSpec, observed: Observed) -> list[Item]:
     return items
 
 
-def _owners(inst: InstanceSpec, observed: Observed) -> dict[Item, tuple[str | None, bool]]:
+def owners(inst: InstanceSpec, observed: Observed) -> dict[Item, tuple[str | None, bool]]:
     """item -> (the ENI it is on, whether it is on it the way this node wants it)."""
     out: dict[Item, tuple[str | None, bool]] = {}
     for vip in inst.vips:
@@ -274,14 +274,14 @@ def _owners(inst: InstanceSpec, observed: Observed) -> dict[Item, tuple[str | No
 
 def items_at(inst: InstanceSpec, observed: Observed, eni_id: str) -> set[Item]:
     """The items (VIPs, Elastic IPs, routes) that are on eni_id in this observation."""
-    return {i for i, (eni, exact) in _owners(inst, observed).items() if eni == eni_id and exact}
+    return {i for i, (eni, exact) in owners(inst, observed).items() if eni == eni_id and exact}
 
 
 def converged_on(inst: InstanceSpec, observed: Observed) -> str | None:
     """The one ENI holding every VIP and Elastic IP and targeted by every selected route, if
     there is one."""
-    owners = {eni for eni, _ in _owners(inst, observed).values()}
-    if len(owners) == 1:
-        (owner,) = owners
+    enis = {eni for eni, _ in owners(inst, observed).values()}
+    if len(enis) == 1:
+        (owner,) = enis
         return owner
     return None

@@ -10,17 +10,24 @@ from typing import Any
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.items import Item
-from awsfailover.core.model import EipState, Outcome
+from awsfailover.core.model import EipState, Observed, Outcome
 from awsfailover.core.plan import (
     check_eips,
     check_routes,
     check_vips,
     converged_on,
     item_names,
+    owners,
     routes_in,
 )
 from awsfailover.core.spec import InstanceSpec
-from awsfailover.errors import AwsError, ConfigError, FailoverIncomplete, Superseded
+from awsfailover.errors import (
+    EXIT_NOT_CONVERGED,
+    AwsError,
+    ConfigError,
+    FailoverIncomplete,
+    Superseded,
+)
 from awsfailover.failover.engine import Engine, build_engine
 from awsfailover.failover.sequence import ZERO, Sequence, Stamp, format_stamp, process_stamp
 from awsfailover.keepalived.protocol import Transition
@@ -172,6 +179,8 @@ def status(settings: Settings, as_json: bool) -> int:
                 except ConfigError as exc:
                     problems.append(str(exc))
             owner = converged_on(inst, observed)
+            if owner is None:
+                problems.append(_split(inst, observed))
             ours = engine.eni_of(inst)
             docs.append(
                 {
@@ -200,10 +209,11 @@ def status(settings: Settings, as_json: bool) -> int:
             )
     finally:
         engine.close()
+    code = EXIT_NOT_CONVERGED if any(d["problems"] for d in docs) else 0
     if as_json:
         json.dump({"instances": docs}, sys.stdout, indent=2, sort_keys=True)
         print()
-        return 0
+        return code
     for d in docs:
         where = d["converged_on"] or "NOT CONVERGED (split)"
         mark = " (this node)" if d["local_is_holder"] else ""
@@ -219,4 +229,15 @@ def status(settings: Settings, as_json: bool) -> int:
                 print(f"  route {table} {dest:<22} {target or 'MISSING'}")
         for p in d["problems"]:
             print(f"  problem: {p}")
-    return 0
+    return code
+
+
+def _split(inst: InstanceSpec, observed: Observed) -> str:
+    """Where each item of a split instance is: the problem line status reports."""
+    by: dict[str, list[str]] = {}
+    for item, (eni, exact) in owners(inst, observed).items():
+        where = eni if eni and exact else (f"{eni} (another address)" if eni else "nowhere")
+        by.setdefault(where, []).append(str(item))
+    return "not converged: " + "; ".join(
+        f"{', '.join(sorted(items))} on {where}" for where, items in sorted(by.items())
+    )

@@ -78,3 +78,30 @@ def test_an_unreachable_endpoint_is_one_line_with_what_did_not_move(node_b: Node
     assert "failed before any change: DescribeNetworkInterfaces" in errors[0]
     assert "EndpointConnectionError" in errors[0]
     assert "moved: nothing; NOT moved: vip 10.0.1.100" in errors[0]
+
+
+def test_status_on_a_split_state_exits_3_and_lists_it(world, node_b: Node, ec2) -> None:
+    import json
+
+    from awsfailover.sim.world import ROUTE4
+
+    assert node_b.run("status", "--json").code == 0  # converged on A
+    ec2.replace_route(  # one route to B: the VIP on A, the rest on A, that route on B
+        RouteTableId=world.rtb_clients[0],
+        DestinationCidrBlock=ROUTE4,
+        NetworkInterfaceId=world.eni_b,
+    )
+    r = node_b.run("status", "--json")
+    assert r.code == 3, r.err
+    doc = json.loads(r.out)["instances"][0]
+    assert doc["converged_on"] is None
+    (problem,) = doc["problems"]
+    assert problem.startswith("not converged: ")
+    assert f"route {world.rtb_clients[0]} {ROUTE4} on {world.eni_b}" in problem
+    assert "vip 10.0.1.100" in problem and f"on {world.eni_a}" in problem
+    text = node_b.run("status")
+    assert (
+        text.code == 3
+        and "NOT CONVERGED (split)" in text.out
+        and "problem: not converged" in text.out
+    )
