@@ -25,6 +25,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, sort_keys=True)
 
 
+def count(n: int, noun: str) -> str:
+    """'1 instance', '2 instances': log lines an operator reads say it right."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def setup(level: int = logging.INFO, json_format: bool = False) -> None:
     root = logging.getLogger("awsfailover")
     root.setLevel(level)

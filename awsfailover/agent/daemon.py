@@ -39,6 +39,7 @@ from awsfailover.errors import ConfigError
 from awsfailover.failover.engine import Engine
 from awsfailover.keepalived.fifo import FifoReader
 from awsfailover.keepalived.protocol import Transition
+from awsfailover.logs import count
 
 __all__ = ["Agent", "EngineFactory", "default_engine_factory"]
 
@@ -166,7 +167,7 @@ class Agent:
             self.sequences.reconfigure(new.failover)
             self.settings = new
             self._sync_workers()
-        log.info("reloaded config: %d instances", len(new.instances))
+        log.info("reloaded config: %s", count(len(new.instances), "instance"))
         return True
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -230,8 +231,8 @@ class Agent:
             self.ordering,
         )
         log.info(
-            "agent up: %d instances, fifo %s, socket %s",
-            len(self.workers),
+            "agent up: %s, fifo %s, socket %s",
+            count(len(self.workers), "instance"),
             self.fifo or "-",
             cfg.socket,
         )

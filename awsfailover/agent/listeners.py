@@ -81,20 +81,6 @@ class LogListener:
         elif event.result == "failed" and event.error is not None:
             log.error("%s: takeover failed: %s", name, event.error)
         elif event.result == "converged" and out is not None:
-            log.info(
-                "%s: %s: converged on %s in %.3fs (%d mutating calls)",
-                name,
-                event.reason,
-                out.eni_id,
-                out.seconds,
-                out.mutating_calls,
-            )
+            log.info("%s: %s: %s", name, event.reason, out.converged())
         elif event.result == "partial" and out is not None:
-            log.error(
-                "%s: %s: incomplete after %.1fs; NOT moved: %s; errors: %s",
-                name,
-                event.reason,
-                out.seconds,
-                ", ".join(out.not_moved),
-                " | ".join(out.errors) or "-",
-            )
+            log.error("%s: %s: %s", name, event.reason, out.shortfall())

@@ -193,3 +193,19 @@ class Outcome:
     @property
     def complete(self) -> bool:
         return not self.not_moved and not self.errors
+
+    # The one wording of an outcome, for the hook's line and the agent's log alike.
+    def converged(self) -> str:
+        calls = self.mutating_calls
+        return (
+            f"converged on {self.eni_id} in {self.seconds:.3f}s "
+            f"({calls} mutating call{'' if calls == 1 else 's'})"
+        )
+
+    def shortfall(self) -> str:
+        errors = f"; errors: {' | '.join(self.errors)}" if self.errors else ""
+        return (
+            f"failover to {self.eni_id} incomplete after {self.seconds:.1f}s; "
+            f"moved: {', '.join(self.moved) or 'nothing'}; "
+            f"NOT moved: {', '.join(self.not_moved) or '-'}{errors}"
+        )

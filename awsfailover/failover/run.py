@@ -46,20 +46,13 @@ def report(outcome: Outcome) -> None:
         return
     if outcome.complete:
         log.info(
-            "%s: converged on %s in %.3fs (%d mutating calls): %s",
+            "%s: %s: %s",
             outcome.instance,
-            outcome.eni_id,
-            outcome.seconds,
-            outcome.mutating_calls,
+            outcome.converged(),
             ", ".join(outcome.moved) or "confirmed",
         )
         return
-    raise FailoverIncomplete(
-        f"{outcome.instance}: failover to {outcome.eni_id} incomplete after "
-        f"{outcome.seconds:.1f}s; moved: {', '.join(outcome.moved) or 'nothing'}; "
-        f"NOT moved: {', '.join(outcome.not_moved) or '-'}"
-        + (f"; errors: {' | '.join(outcome.errors)}" if outcome.errors else "")
-    )
+    raise FailoverIncomplete(f"{outcome.instance}: {outcome.shortfall()}")
 
 
 def sequence(settings: Settings, name: str) -> Sequence:
@@ -149,7 +142,7 @@ def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
                 if plan.converged:
                     print(f"{inst.name}: converged on {plan.eni_id}; nothing to do")
                 for action in plan.actions:
-                    print(f"{inst.name}: {action.describe()}")
+                    print(f"{inst.name} (dry run): {action.describe()}")
                 continue
             seq = sequence(settings, inst.name)
             if not seq.advance(stamp, "MASTER"):

@@ -105,3 +105,14 @@ def test_status_on_a_split_state_exits_3_and_lists_it(world, node_b: Node, ec2) 
         and "NOT CONVERGED (split)" in text.out
         and "problem: not converged" in text.out
     )
+
+
+def test_counts_read_right_and_a_dry_run_says_so(world, tmp_path) -> None:
+    inst = world.instance_toml("VI_1", vips=["10.0.1.100"], routes=[])
+    node = Node(world, world.eni_b, tmp_path, "b", instances=inst)
+    r = node.run("takeover", "--dry-run")
+    assert r.code == 0, r.err
+    assert r.out.startswith("VI_1 (dry run): assign-private-ip 10.0.1.100 -> "), r.out
+    r = node.master()
+    assert r.code == 0, r.err
+    assert "(1 mutating call)" in r.err, r.err
