@@ -79,7 +79,7 @@ class Imds:
         except (OSError, http.client.HTTPException) as exc:
             raise MetadataError(
                 f"instance metadata at {self.base} unreachable ({_short(exc)}); in a container "
-                "the IMDSv2 hop limit must be 2, or set region and node.eni_id in the config"
+                "the IMDSv2 hop limit must be 2"
             ) from None
         finally:
             conn.close()

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from awsfailover.config.schema import Settings
 from awsfailover.core.spec import InstanceSpec
+from awsfailover.errors import MetadataError
 
 if TYPE_CHECKING:
     from awsfailover.aws.imds import Imds
@@ -26,6 +29,16 @@ log = logging.getLogger(__name__)
 class Node:
     region: str
     eni_id: str
+
+
+@contextmanager
+def _discovery(key: str) -> Iterator[None]:
+    """Metadata asked for something the config could say instead: say so (only here, where
+    it is true: a node that sets both still uses metadata to confirm, and may lack it)."""
+    try:
+        yield
+    except MetadataError as exc:
+        raise MetadataError(f"{exc}; or set {key} in the config") from None
 
 
 class NodeFacts:
@@ -48,13 +61,17 @@ class NodeFacts:
     def region(self) -> str:
         s = self.settings
         region = s.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        return region or self.metadata().region()
+        if region:
+            return region
+        with _discovery("region"):
+            return self.metadata().region()
 
     def eni_of(self, interface: str, key: str) -> str:
         if interface not in self._by_interface:
             from awsfailover.aws.imds import interface_mac
 
-            eni_id = self.metadata().eni_for_mac(interface_mac(interface))
+            with _discovery(key.replace("interface", "eni_id")):
+                eni_id = self.metadata().eni_for_mac(interface_mac(interface))
             log.info("%s %s is %s (from instance metadata)", key, interface, eni_id)
             self._by_interface[interface] = eni_id
         return self._by_interface[interface]

@@ -116,3 +116,15 @@ def test_counts_read_right_and_a_dry_run_says_so(world, tmp_path) -> None:
     r = node.master()
     assert r.code == 0, r.err
     assert "(1 mutating call)" in r.err, r.err
+
+
+def test_metadata_advice_only_where_the_config_could_replace_it(world, node_b: Node) -> None:
+    # region and node.eni_id are set: metadata only confirms, and its absence is no advice
+    r = node_b.master()
+    assert r.code == 0, r.err
+    assert "instance metadata unavailable" in r.err and "in the config" not in r.err, r.err
+    # without node.eni_id, discovery needs metadata: then the advice is right
+    node_b.config.write_text(node_b.config.read_text().replace(f'eni_id = "{world.eni_b}"\n', ""))
+    r = node_b.master()
+    assert r.code == 2, r.err
+    assert "or set node.eni_id in the config" in r.err and "set region" not in r.err, r.err
