@@ -10,7 +10,7 @@ from awsfailover.aws.parse import page, parse_address, parse_eni, parse_subnet, 
 from awsfailover.aws.retry import Caller
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import EipState, Eni, RouteTable, Subnet
-from awsfailover.errors import ConfigError, PermanentError
+from awsfailover.errors import PermanentError
 
 __all__ = ["Describe"]
 
@@ -38,9 +38,7 @@ class Describe(Caller):
         )
         missing = [i for i in ids if i not in found]
         if missing:
-            raise ConfigError(
-                f"{', '.join(missing)} does not exist (InvalidNetworkInterfaceID.NotFound)"
-            )
+            raise self.not_found(", ".join(missing), "InvalidNetworkInterfaceID.NotFound")
         return found
 
     def find_holders(
@@ -185,5 +183,5 @@ class Describe(Caller):
             raise self._config_error(err) from err
         missing = [i for i in ids if i not in found]
         if missing and not missing_ok:
-            raise ConfigError(f"{', '.join(missing)} does not exist (InvalidAllocationID.NotFound)")
+            raise self.not_found(", ".join(missing), "InvalidAllocationID.NotFound")
         return found

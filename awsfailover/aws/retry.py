@@ -196,8 +196,14 @@ class Caller:
                 break
         return out
 
-    @staticmethod
-    def _config_error(err: PermanentError) -> ConfigError | PermanentError:
+    def _config_error(self, err: PermanentError) -> ConfigError | PermanentError:
         if err.code in _CONFIG_NOT_FOUND:
-            return ConfigError(f"{err.resource or err.operation} does not exist ({err.code})")
+            return self.not_found(err.resource or err.operation, err.code)
         return err
+
+    def not_found(self, what: str, code: str) -> ConfigError:
+        """A resource the config names is not there: most often the wrong Region."""
+        region = getattr(getattr(self.client, "meta", None), "region_name", None) or "?"
+        return ConfigError(
+            f"{what} does not exist in {region} ({code}); check region in the config"
+        )

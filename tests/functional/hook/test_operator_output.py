@@ -128,3 +128,10 @@ def test_metadata_advice_only_where_the_config_could_replace_it(world, node_b: N
     r = node_b.master()
     assert r.code == 2, r.err
     assert "or set node.eni_id in the config" in r.err and "set region" not in r.err, r.err
+
+
+def test_a_wrong_region_is_named(world, node_b: Node) -> None:
+    r = node_b.master(env={"AWSFAILOVER_REGION": "eu-west-1"})
+    assert r.code == 2, r.err
+    assert f"{world.eni_b} does not exist in eu-west-1" in r.err, r.err
+    assert "check region in the config" in r.err
