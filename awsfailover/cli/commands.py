@@ -41,6 +41,15 @@ def iam_policy(args: argparse.Namespace) -> int:
             eips=args.eip,
         ),
     )
+    if settings is not None and not settings.group.enis and scope.tag is None and scope.enis:
+        # The peers' ENIs are not known: the statements let this node take addresses to its
+        # own ENI only, and the peer's role needs its own policy.
+        print(
+            "awsfailover: warning: no group.enis in the config: the ENI statements name only "
+            f"{', '.join(scope.enis)}; list every member's ENI in [group] enis (or pass --eni) "
+            "for a policy the whole group can share",
+            file=sys.stderr,
+        )
     sys.stdout.write(render(build(scope)))
     return 0
 

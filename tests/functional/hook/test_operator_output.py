@@ -135,3 +135,14 @@ def test_a_wrong_region_is_named(world, node_b: Node) -> None:
     assert r.code == 2, r.err
     assert f"{world.eni_b} does not exist in eu-west-1" in r.err, r.err
     assert "check region in the config" in r.err
+
+
+def test_iam_policy_without_group_enis_says_what_it_narrowed(world, node_b: Node) -> None:
+    r = node_b.run("iam-policy", "--account", "123456789012")
+    assert r.code == 0, r.err
+    assert "warning: no group.enis in the config" in r.err and world.eni_b in r.err
+    node_b.config.write_text(
+        node_b.config.read_text() + f'\n[group]\nenis = ["{world.eni_a}", "{world.eni_b}"]\n'
+    )
+    r = node_b.run("iam-policy", "--account", "123456789012")
+    assert r.code == 0 and "warning" not in r.err, r.err
