@@ -99,6 +99,7 @@ class Moves:
         ours for a moment (the move is asynchronous) and refuses the association: look, and
         retry while the address is still on its way, within the deadline."""
         backoff = Backoff(ASSOCIATE)
+        arrived = False  # refused once already while the address was ours
         while True:
             guard()
             try:
@@ -107,13 +108,16 @@ class Moves:
                 )
                 return
             except PermanentError:
-                held = self.ec2.describe_enis([action.eni_id], deadline)[action.eni_id]
-                if (
-                    not action.after_vip
-                    or action.private_ip in held.private_ipv4s
-                    or not backoff.fits(deadline)
-                ):
+                if not action.after_vip or not backoff.fits(deadline):
                     raise
+                held = self.ec2.describe_enis([action.eni_id], deadline)[action.eni_id]
+                if action.private_ip in held.private_ipv4s:
+                    # It may have arrived between the refusal and our look: one more try.
+                    # Refused again while ours, the refusal is about something else.
+                    if arrived:
+                        raise
+                    arrived = True
+                    continue
                 log.debug("%s not on %s yet; retrying", action.private_ip, action.eni_id)
                 backoff.sleep()
 
