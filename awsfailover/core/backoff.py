@@ -16,6 +16,7 @@ __all__ = [
     "ASSOCIATE",
     "CONFIRM",
     "IPV6_ASSIGN",
+    "LOCK_WAIT",
     "METADATA",
     "Backoff",
     "Policy",
@@ -37,6 +38,8 @@ IPV6_ASSIGN = Policy(first=0.02, cap=0.25)
 METADATA = Policy(first=0.05, cap=0.5)
 # Describe calls confirming a takeover: every poll costs a round of API calls.
 CONFIRM = Policy(first=0.05, cap=1.0)
+# An instance's lock held by an older takeover on this node, checked for being overtaken.
+LOCK_WAIT = Policy(first=0.005, cap=0.1)
 
 
 class Backoff:

@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from awsfailover.core.backoff import LOCK_WAIT, Backoff
+from awsfailover.core.deadline import Deadline
 from awsfailover.errors import FailoverIncomplete, Superseded
 
 log = logging.getLogger(__name__)
@@ -249,20 +251,19 @@ class Sequence:
         lock_path = self._path("lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
         try:
-            end = time.monotonic() + timeout
-            delay = 0.005
+            deadline = Deadline(timeout)
+            backoff = Backoff(LOCK_WAIT)
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     self.check(stamp)
-                    if time.monotonic() >= end:
+                    if deadline.expired():
                         raise FailoverIncomplete(
                             f"{self.instance}: lock {lock_path} held for over {timeout:.0f}s"
                         ) from None
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.1)
+                    backoff.sleep()
             self.check(stamp)
             yield
         finally:
