@@ -9,8 +9,11 @@ import sys
 from helpers.nodes import Node
 
 
-def test_a_closed_pipe_is_not_an_internal_error(node_b: Node) -> None:
+def test_a_closed_pipe_is_not_an_internal_error(world, node_b: Node) -> None:
     """`awsfailover ... | head`: the reader left; the command ends quietly."""
+    node_b.config.write_text(  # a whole group: iam-policy has nothing to warn about
+        node_b.config.read_text() + f'\n[group]\nenis = ["{world.eni_a}", "{world.eni_b}"]\n'
+    )
     r, w = os.pipe()
     os.close(r)  # the reader is gone before the first write
     try:
