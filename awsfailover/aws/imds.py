@@ -46,10 +46,7 @@ class Imds:
 
     def __init__(self, base_url: str | None = None, timeout: float = 1.0) -> None:
         if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
-            raise MetadataError(
-                "instance metadata is disabled (AWS_EC2_METADATA_DISABLED); set region and "
-                "node.eni_id in the config"
-            )
+            raise MetadataError("instance metadata is disabled (AWS_EC2_METADATA_DISABLED)")
         self.base = base_url or endpoint()
         self.timeout = timeout
         self._token: str | None = None

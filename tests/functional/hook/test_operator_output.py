@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers.nodes import Node
 
 
@@ -121,14 +122,19 @@ def test_counts_read_right_and_a_dry_run_says_so(world, tmp_path) -> None:
     assert "(1 mutating call)" in r.err, r.err
 
 
-def test_metadata_advice_only_where_the_config_could_replace_it(world, node_b: Node) -> None:
+@pytest.mark.parametrize(
+    "env", [{}, {"AWS_EC2_METADATA_DISABLED": "true"}], ids=["unreachable", "disabled"]
+)
+def test_metadata_advice_only_where_the_config_could_replace_it(
+    world, node_b: Node, env: dict[str, str]
+) -> None:
     # region and node.eni_id are set: metadata only confirms, and its absence is no advice
-    r = node_b.master()
+    r = node_b.master(env=env)
     assert r.code == 0, r.err
-    assert "instance metadata unavailable" in r.err and "in the config" not in r.err, r.err
+    assert "instance metadata" in r.err and "in the config" not in r.err, r.err
     # without node.eni_id, discovery needs metadata: then the advice is right
     node_b.config.write_text(node_b.config.read_text().replace(f'eni_id = "{world.eni_b}"\n', ""))
-    r = node_b.master()
+    r = node_b.master(env=env)
     assert r.code == 2, r.err
     assert "or set node.eni_id in the config" in r.err and "set region" not in r.err, r.err
 
