@@ -10,7 +10,7 @@ from awsfailover.agent.engines import EngineHolder
 from awsfailover.agent.events import Bus, Reconciled
 from awsfailover.agent.worker import InstanceWorker
 from awsfailover.core.deadline import Deadline
-from awsfailover.core.plan import item_names, items_at
+from awsfailover.core.plan import item_names, items_at, missing_eips
 from awsfailover.core.plan import plan as make_plan
 from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import AwsFailoverError, ConfigError
@@ -47,6 +47,8 @@ def reconcile(
     )
     for inst in specs:
         obs = observed[inst.name]
+        for missing in missing_eips(inst, obs):
+            log.error("%s: reconcile: %s; the rest is repaired", inst.name, missing)
         worker = workers.get(inst.name)
         if worker is None or worker.role != "MASTER" or not worker.idle():
             continue

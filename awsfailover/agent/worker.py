@@ -158,7 +158,7 @@ class InstanceWorker:
             except (AwsError, ConfigError) as exc:
                 self.events.emit(TakeoverFinished(name, reason, gen, "failed", error=str(exc)))
                 return
-        if not outcome.planned:
+        if not outcome.planned and outcome.complete:
             self.events.emit(TakeoverFinished(name, reason, gen, "noop", outcome))
             return
         if reason == "drift":

@@ -126,15 +126,24 @@ def eip_private_ip(inst: InstanceSpec, eip: EipSpec, observed: Observed) -> str:
     )
 
 
+def missing_eips(inst: InstanceSpec, observed: Observed) -> list[str]:
+    """The Elastic IPs of inst that EC2 does not have (released, or a typo): they cannot move,
+    and they must not stop the rest of the instance from moving."""
+    return [
+        f"instances.{inst.name}.eips: {e.allocation_id} does not exist "
+        "(InvalidAllocationID.NotFound)"
+        for e in inst.eips
+        if e.allocation_id not in observed.eips
+    ]
+
+
 def check_eips(inst: InstanceSpec, observed: Observed) -> None:
     """AWS refuses a private address the ENI does not hold: only a VIP this instance moves
-    here, or an address our ENI already holds, can carry the Elastic IP."""
+    here, or an address our ENI already holds, can carry the Elastic IP. One that does not
+    exist is reported by missing_eips, not refused here."""
     for eip in inst.eips:
         if eip.allocation_id not in observed.eips:
-            raise ConfigError(
-                f"instances.{inst.name}.eips: {eip.allocation_id} does not exist "
-                "(InvalidAllocationID.NotFound)"
-            )
+            continue
         private = eip_private_ip(inst, eip, observed)
         if private not in inst.ipv4_vips and private not in observed.local.private_ipv4s:
             raise ConfigError(
@@ -203,6 +212,8 @@ def plan(inst: InstanceSpec, observed: Observed) -> Plan:
 
     moving = dict(v4_moves)
     for eip in inst.eips:
+        if eip.allocation_id not in observed.eips:
+            continue  # missing_eips: reported as not moved, the rest still moves
         private = eip_private_ip(inst, eip, observed)
         state = observed.eips[eip.allocation_id]
         if state.eni_id == ours and state.private_ip == private:

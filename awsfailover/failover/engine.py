@@ -16,8 +16,9 @@ from awsfailover.aws.ec2 import Ec2
 from awsfailover.aws.node import NodeFacts
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
+from awsfailover.core.items import Item
 from awsfailover.core.model import Observed, Outcome, Plan
-from awsfailover.core.plan import item_names, items_at
+from awsfailover.core.plan import item_names, items_at, missing_eips
 from awsfailover.core.plan import plan as make_plan
 from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import AwsError, Superseded
@@ -148,9 +149,15 @@ class Engine:
         ours = self.eni_of(inst)
         outcome = Outcome(instance=inst.name, eni_id=ours)
         outcome.planned = [a.describe() for a in the_plan.actions]
+        outcome.errors += missing_eips(inst, observed)  # not moved; the rest still moves
         items = item_names(inst, observed)
         if the_plan.converged:
             outcome.seconds = deadline.elapsed()
+            outcome.not_moved = [
+                str(Item.eip(e.allocation_id))
+                for e in inst.eips
+                if e.allocation_id not in observed.eips
+            ]
             log.info("%s: already converged on %s; no change", inst.name, ours)
             return outcome
         for line in outcome.planned:

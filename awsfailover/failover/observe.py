@@ -67,7 +67,10 @@ class Observer:
         eips_f: Future[dict[str, EipState]] | None = None
         if inst.eips:
             eips_f = self.calls.submit(
-                self.ec2.describe_addresses, [e.allocation_id for e in inst.eips], deadline
+                self.ec2.describe_addresses,
+                [e.allocation_id for e in inst.eips],
+                deadline,
+                missing_ok=True,  # a released one fails its own item, not the takeover
             )
         tables_f: Future[dict[str, RouteTable]] | None = None
         if inst.routes and inst.route_tables is not None:

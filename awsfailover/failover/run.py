@@ -17,6 +17,7 @@ from awsfailover.core.plan import (
     check_vips,
     converged_on,
     item_names,
+    missing_eips,
     owners,
     routes_in,
 )
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def report(outcome: Outcome) -> None:
-    if not outcome.planned:
+    if not outcome.planned and outcome.complete:
         log.info(
             "%s: converged on %s (no change, %.3fs)",
             outcome.instance,
@@ -165,7 +166,7 @@ def status(settings: Settings, as_json: bool) -> int:
     try:
         for inst in settings.specs:
             observed = engine.observe(inst, Deadline(settings.failover.deadline))
-            problems = []
+            problems = missing_eips(inst, observed)
             for check in (check_vips, check_routes, check_eips):
                 try:
                     check(inst, observed)

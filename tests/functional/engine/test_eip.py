@@ -224,17 +224,26 @@ def test_eip_address_not_ours_is_refused_before_acting(
     assert mutating_calls(sim) == 0
 
 
-def test_unknown_allocation_is_a_config_error(
-    world: World, pub: PublicSide, sim: SimClient, tmp_path: Path
+def test_a_released_eip_does_not_block_the_rest(
+    world: World, ec2: Any, pub: PublicSide, sim: SimClient, tmp_path: Path
 ) -> None:
+    """Issue 17 item 10: an Elastic IP released out of band (or a typo) is not moved and says
+    why (exit 1); the VIP moves all the same. Before, the whole takeover was refused (exit 2,
+    nothing moved)."""
     inst = pub.instance_toml("PUB", eni=pub.eni_b).replace(
         pub.allocation_id, "eipalloc-0123456789abcdef0"
     )
     node_b = Node(world, world.eni_b, tmp_path, "b", instances=inst)
     r = node_b.master("PUB")
-    assert r.code == 2, r.err
-    assert "eipalloc-0123456789abcdef0 does not exist" in r.err
-    assert mutating_calls(sim) == 0
+    assert r.code == 1, r.err
+    line = next(x for x in r.err.splitlines() if x.startswith("awsfailover: error: "))
+    assert f"moved: vip {PUBLIC_VIP}" in line, line
+    assert "NOT moved: eip eipalloc-0123456789abcdef0" in line, line
+    assert "eipalloc-0123456789abcdef0 does not exist" in line, line
+    assert holder(ec2, PUBLIC_VIP) == [pub.eni_b]
+    r = node_b.run("status", "--json")
+    assert r.code == 3 and "eipalloc-0123456789abcdef0 does not exist" in r.out, r.out
+    assert sim.calls().get("AssociateAddress", 0) == 0  # nothing asked of the missing one
 
 
 def test_status_and_dry_run_show_the_eip(
