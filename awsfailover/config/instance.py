@@ -216,6 +216,19 @@ class InstanceSettings(Strict):
                 raise ValueError(
                     f"eips: {eip.allocation_id} needs private_ip (no IPv4 VIP to default to)"
                 )
+        # EC2 keeps one Elastic IP per private address: a second would knock the first off on
+        # every takeover. Known here unless a per-AZ map is involved (checked at plan time).
+        seen: dict[str, str] = {}
+        for eip in self.eips:
+            if isinstance(eip.private_ip, dict):
+                continue
+            where = eip.private_ip or self.ipv4_vips[0]
+            if where in seen:
+                raise ValueError(
+                    f"eips: {seen[where]} and {eip.allocation_id} both map to {where}; EC2 "
+                    "keeps one Elastic IP per private address"
+                )
+            seen[where] = eip.allocation_id
         return self
 
     @functools.cached_property

@@ -140,11 +140,20 @@ def missing_eips(inst: InstanceSpec, observed: Observed) -> list[str]:
 def check_eips(inst: InstanceSpec, observed: Observed) -> None:
     """AWS refuses a private address the ENI does not hold: only a VIP this instance moves
     here, or an address our ENI already holds, can carry the Elastic IP. One that does not
-    exist is reported by missing_eips, not refused here."""
+    exist is reported by missing_eips, not refused here. Two that map to one private address
+    are refused: EC2 keeps one Elastic IP per address, so each association undoes the other."""
+    seen: dict[str, str] = {}
     for eip in inst.eips:
         if eip.allocation_id not in observed.eips:
             continue
         private = eip_private_ip(inst, eip, observed)
+        if private in seen:
+            raise ConfigError(
+                f"instances.{inst.name}.eips: {seen[private]} and {eip.allocation_id} both map "
+                f"to {private} on {observed.local.eni_id}; EC2 keeps one Elastic IP per "
+                "private address"
+            )
+        seen[private] = eip.allocation_id
         if private not in inst.ipv4_vips and private not in observed.local.private_ipv4s:
             raise ConfigError(
                 f"instances.{inst.name}.eips: {eip.allocation_id} maps to {private}, which is "
