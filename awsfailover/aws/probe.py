@@ -39,25 +39,29 @@ class Probe(Caller):
         entry: Entry = resp["NetworkInterfaces"][0]
         return entry
 
+    def _by_id(  # noqa: PLR0917 - the call, then where its entries and their ids are
+        self,
+        operation: str,
+        ids: list[str],
+        deadline: Deadline,
+        fetch: Callable[[], Any],
+        list_key: str,
+        id_key: str,
+    ) -> dict[str, Entry]:
+        resp = self.call(operation, ",".join(ids), deadline, fetch)
+        return {e[id_key]: e for e in resp[list_key]}
+
     def subnet_entries(self, subnet_ids: list[str], deadline: Deadline) -> dict[str, Entry]:
         c = self.client
-        resp = self.call(
-            "DescribeSubnets",
-            ",".join(subnet_ids),
-            deadline,
-            lambda: c.describe_subnets(SubnetIds=subnet_ids),
-        )
-        return {s["SubnetId"]: s for s in resp["Subnets"]}
+        fetch = lambda: c.describe_subnets(SubnetIds=subnet_ids)  # noqa: E731
+        return self._by_id("DescribeSubnets", subnet_ids, deadline, fetch, "Subnets", "SubnetId")
 
     def security_group_entries(self, group_ids: list[str], deadline: Deadline) -> dict[str, Entry]:
         c = self.client
-        resp = self.call(
-            "DescribeSecurityGroups",
-            ",".join(group_ids),
-            deadline,
-            lambda: c.describe_security_groups(GroupIds=group_ids),
+        fetch = lambda: c.describe_security_groups(GroupIds=group_ids)  # noqa: E731
+        return self._by_id(
+            "DescribeSecurityGroups", group_ids, deadline, fetch, "SecurityGroups", "GroupId"
         )
-        return {g["GroupId"]: g for g in resp["SecurityGroups"]}
 
     def explicit_reservations(self, subnet_id: str, deadline: Deadline) -> list[str]:
         """The subnet's explicit CIDR reservations (addresses EC2 will not hand out)."""
