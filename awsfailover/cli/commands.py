@@ -121,7 +121,7 @@ def takeover(args: argparse.Namespace) -> int:
     from awsfailover.config.load import load_settings
     from awsfailover.failover import run
 
-    return run.takeover(load_settings(args.config), args.names, args.dry_run)
+    return run.takeover(load_settings(args.config), args.names, args.dry_run, args.force)
 
 
 def status(args: argparse.Namespace) -> int:

@@ -29,6 +29,12 @@ def build() -> argparse.ArgumentParser:
     t = sub.add_parser("takeover", help="converge instances onto this node now")
     t.add_argument("names", metavar="NAME", nargs="*", help="instances (default: all)")
     t.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    t.add_argument(
+        "--force",
+        action="store_true",
+        help="take over even where keepalived has this node BACKUP (an operator action: the "
+        "master's agent repairs it back)",
+    )
 
     s = sub.add_parser("status", help="who holds each VIP and where each route points")
     s.add_argument("--json", action="store_true", help="machine-readable output")

@@ -27,10 +27,16 @@ from awsfailover.errors import (
     AwsError,
     ConfigError,
     FailoverIncomplete,
-    Superseded,
 )
 from awsfailover.failover.engine import Engine, build_engine
-from awsfailover.failover.sequence import ZERO, Sequence, Stamp, format_stamp, process_stamp
+from awsfailover.failover.sequence import (
+    ZERO,
+    Record,
+    Sequence,
+    Stamp,
+    format_stamp,
+    process_stamp,
+)
 from awsfailover.keepalived.protocol import Transition
 
 log = logging.getLogger(__name__)
@@ -130,11 +136,19 @@ def notify(settings: Settings, t: Transition, seq: Sequence | None = None) -> in
     return 0
 
 
-def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
+def takeover(settings: Settings, names: list[str], dry_run: bool, force: bool = False) -> int:
+    """An operator's convergence on demand. It is not a keepalived transition: nothing is
+    recorded in the sequence (an agent follows keepalived only, so the real master's reconcile
+    repairs a forced takeover back), and a keepalived transition arriving meanwhile stops it."""
     instances = [settings.instance(n).spec for n in names] if names else settings.specs
     if not instances:
         raise ConfigError("no instances configured")
-    stamp = process_stamp()
+    # keepalived's view of each instance here, before anything moves: refusing one instance
+    # after another was moved would leave the group half taken
+    seqs = {inst.name: sequence(settings, inst.name) for inst in instances}
+    records = {name: seq.current() for name, seq in seqs.items()}
+    if not dry_run:
+        _refuse_against_keepalived(records, force)
     engine = build_engine(settings, instances=instances)
     try:
         for inst in instances:
@@ -145,13 +159,33 @@ def takeover(settings: Settings, names: list[str], dry_run: bool) -> int:
                 for action in plan.actions:
                     print(f"{inst.name} (dry run): {action.describe()}")
                 continue
-            seq = sequence(settings, inst.name)
-            if not seq.advance(stamp, "MASTER"):
-                raise Superseded(f"{inst.name}: a newer keepalived transition arrived first")
-            report(converge(settings, inst, seq, stamp, engine=engine))
+            rec = records[inst.name]
+            forced = rec is not None and rec.state != "MASTER"
+            log.log(
+                logging.WARNING if forced else logging.INFO,
+                "%s: operator takeover%s (keepalived here: %s); not a keepalived transition",
+                inst.name,
+                " FORCED" if forced else "",
+                f"{rec.state} since {format_stamp(rec.stamp)}" if rec else "no transition seen",
+            )
+            # the guard holds the record seen above: any newer keepalived transition stops us
+            stamp = rec.stamp if rec is not None else ZERO
+            report(converge(settings, inst, seqs[inst.name], stamp, engine=engine))
     finally:
         engine.close()
     return 0
+
+
+def _refuse_against_keepalived(records: dict[str, Record | None], force: bool) -> None:
+    against = {n: r for n, r in records.items() if r is not None and r.state != "MASTER"}
+    if against and not force:
+        states = ", ".join(
+            f"{n} {r.state} (since {format_stamp(r.stamp)})" for n, r in against.items()
+        )
+        raise ConfigError(
+            f"takeover refused: keepalived has this node {states}; the master's agent would "
+            "move it back. --force moves it anyway"
+        )
 
 
 def _eip_doc(state: EipState | None) -> dict[str, str | None] | None:
