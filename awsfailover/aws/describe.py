@@ -16,7 +16,9 @@ __all__ = ["Describe"]
 
 
 class Describe(Caller):
-    def describe_enis(self, eni_ids: Iterable[str], deadline: Deadline) -> dict[str, Eni]:
+    def describe_enis(
+        self, eni_ids: Iterable[str], deadline: Deadline, missing_ok: bool = False
+    ) -> dict[str, Eni]:
         """By a network-interface-id FILTER, not NetworkInterfaceIds: EC2 may count a call
         without filters in DescribeNetworkInterfaces' small unfiltered bucket (half the burst
         and refill), and confirmation polls this call. A filter finds no error for a missing
@@ -37,7 +39,7 @@ class Describe(Caller):
             },
         )
         missing = [i for i in ids if i not in found]
-        if missing:
+        if missing and not missing_ok:
             raise self.not_found(", ".join(missing), "InvalidNetworkInterfaceID.NotFound")
         return found
 

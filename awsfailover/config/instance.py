@@ -129,6 +129,11 @@ class InstanceSettings(Strict):
         description="This instance's ENI on a multi-NIC node (default: the ENI of `interface`, "
         "else node.eni_id). No instance-metadata lookup is made for it.",
     )
+    route_enis: list[str] | None = Field(
+        None,
+        description='With routes = "auto": the ENIs whose routes this instance takes (default: '
+        "group.enis; on a multi-NIC node, the group ENIs in this instance's ENI's subnet).",
+    )
     route_tables: list[str] | None = Field(None, description="Explicit route table ids.")
     subnet_ids: list[str] | None = Field(
         None, description="Use every route table explicitly associated with these subnets."
@@ -186,6 +191,15 @@ class InstanceSettings(Strict):
             raise ValueError("duplicate route destination")
         return out
 
+    @field_validator("route_enis")
+    @classmethod
+    def _route_enis(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        if not v:
+            raise ValueError("is empty: leave it out for the default, or list the ENIs")
+        return [e for e in (_eni_id(x) for x in v) if e is not None]
+
     @field_validator("route_tables")
     @classmethod
     def _rtbs(cls, v: list[str] | None) -> list[str] | None:
@@ -206,6 +220,8 @@ class InstanceSettings(Strict):
     def _one_selector(self) -> InstanceSettings:
         if self.route_tables is not None and self.subnet_ids is not None:
             raise ValueError("set route_tables or subnet_ids, not both")
+        if self.route_enis is not None and self.routes != "auto":
+            raise ValueError('route_enis needs routes = "auto"')
         if not self.vips and not self.routes and not self.eips:
             raise ValueError("an instance needs at least one vip, route or eip")
         allocs = [e.allocation_id for e in self.eips]
@@ -243,6 +259,7 @@ class InstanceSettings(Strict):
             eni_id=self.eni_id,
             route_tables=None if self.route_tables is None else tuple(self.route_tables),
             subnet_ids=None if self.subnet_ids is None else tuple(self.subnet_ids),
+            route_enis=None if self.route_enis is None else tuple(self.route_enis),
         )
 
     @property

@@ -32,6 +32,8 @@ class InstanceSpec:
     eni_id: str | None = None
     route_tables: tuple[str, ...] | None = None
     subnet_ids: tuple[str, ...] | None = None
+    # routes = "auto": the ENIs whose routes are this instance's (None: see Observer._auto)
+    route_enis: tuple[str, ...] | None = None
     ipv4_vips: tuple[str, ...] = field(init=False)
     ipv6_vips: tuple[str, ...] = field(init=False)
 

@@ -39,15 +39,34 @@ class Observer:
         self.eni_of = eni_of
         self._subnets: dict[str, Subnet] = {}
         self._local: dict[str, Eni] = {}
+        self._eni_subnets: dict[str, str] = {}  # ENI -> its subnet, for routes = "auto"
         # (instance type, IPv4 addresses per ENI), once learnt: the planner's room check
         self.ipv4_limit: tuple[str, int] | None = None
 
-    def _auto(self, inst: InstanceSpec) -> tuple[frozenset[str], frozenset[str]]:
-        """(group ENIs, destinations other instances list) for routes = "auto"."""
+    def _multi_nic(self) -> bool:
+        return len({self.eni_of(i) for i in self.settings.specs} | {self.eni_id}) > 1
+
+    def _needs_roles(self, inst: InstanceSpec) -> bool:
+        """Whether routes = "auto" must know the group ENIs' subnets to pick this role's."""
+        return inst.auto_routes and inst.route_enis is None and self._multi_nic()
+
+    def _auto(
+        self, inst: InstanceSpec, local: Eni, subnet_of: dict[str, str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """(the ENIs whose routes are inst's, destinations other instances list) for routes =
+        "auto". On a multi-NIC node the group's ENIs play different roles (private, public):
+        a route aimed at another role's ENI is that role's, so only the group ENIs in the
+        subnet of inst's own ENI are taken, unless the instance lists its route_enis."""
         if not inst.auto_routes:
             return frozenset(), frozenset()
         claimed = {d for i in self.settings.specs if i.name != inst.name for d in i.explicit_routes}
-        return frozenset(self.settings.group.enis), frozenset(claimed)
+        if inst.route_enis is not None:
+            enis = set(inst.route_enis)
+        elif self._multi_nic():
+            enis = {e for e in self.settings.group.enis if subnet_of.get(e) == local.subnet_id}
+        else:
+            enis = set(self.settings.group.enis)
+        return frozenset(enis), frozenset(claimed)
 
     def observe(self, inst: InstanceSpec, deadline: Deadline) -> Observed:
         """Two rounds of concurrent Describe calls at most; one when the subnet is cached."""
@@ -64,6 +83,11 @@ class Observer:
             for family in (inst.ipv4_vips, inst.ipv6_vips)
             if family
         ]
+        roles_f: Future[dict[str, Eni]] | None = None
+        unknown = [e for e in self.settings.group.enis if e not in self._eni_subnets]
+        if unknown and self._needs_roles(inst):
+            # once per ENI: an ENI never changes subnet (one missing is simply not a role's)
+            roles_f = self.calls.submit(self.ec2.describe_enis, unknown, deadline, missing_ok=True)
         eips_f: Future[dict[str, EipState]] | None = None
         if inst.eips:
             eips_f = self.calls.submit(
@@ -113,7 +137,11 @@ class Observer:
             else {}
         )
         eips = self.calls.wait(eips_f, deadline, "DescribeAddresses") if eips_f is not None else {}
-        auto_enis, claimed = self._auto(inst)
+        if roles_f is not None:
+            roles = self.calls.wait(roles_f, deadline, "DescribeNetworkInterfaces")
+            self._eni_subnets.update({e: eni.subnet_id for e, eni in roles.items()})
+        self._eni_subnets[local.eni_id] = local.subnet_id
+        auto_enis, claimed = self._auto(inst, local, self._eni_subnets)
         return Observed(
             local=local,
             subnet=subnet,
@@ -153,6 +181,7 @@ class Observer:
         all_tables = tables_f.result() if tables_f is not None else {}
         all_eips = eips_f.result() if eips_f is not None else {}
         by_id = {e.eni_id: e for e in enis}
+        subnet_of = {e.eni_id: e.subnet_id for e in enis}
         for e in ours:
             if e not in by_id:
                 raise ConfigError(f"{e} is no longer in {self._local[e].subnet_id}")
@@ -168,7 +197,8 @@ class Observer:
                     if addr in inst.vips and (addr not in holders or eni is local):
                         holders[addr] = eni
             tables = select_tables(inst, all_tables, local.subnet_id) if inst.routes else {}
-            auto_enis, claimed = self._auto(inst)
+            # every ENI of our subnets was read: a group ENI not among them is in none of them
+            auto_enis, claimed = self._auto(inst, local, subnet_of)
             out[inst.name] = Observed(
                 local=local,
                 subnet=self._subnets[local.subnet_id],

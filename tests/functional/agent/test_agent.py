@@ -420,3 +420,32 @@ def test_a_deleted_eip_fails_its_instance_not_the_reconcile(env, tmp_path: Path,
             in caplog.text
         )
         assert wait_for(lambda: eip_association(ec2, pub.allocation_id) == (pub.eni_b, PUBLIC_VIP))
+
+
+def test_two_nic_auto_reconcile_leaves_the_other_roles_route(env, tmp_path: Path):
+    """routes = "auto" on a two-NIC node (issue 17, item 8): a converged master's reconcile
+    does not take a route of VI_1's table that is aimed at the public role's ENI."""
+    from awsfailover.sim.world import add_public_side, route_targets
+
+    sim, world = env
+    pub = add_public_side(world)
+    rtb = world.rtb_clients[0]
+    enis = ", ".join(f'"{e}"' for e in (world.eni_a, world.eni_b, pub.eni_a, pub.eni_b))
+    instances = (
+        f'[group]\nenis = [{enis}]\n\n[[instances]]\nname = "VI_1"\nvips = ["{VIP4}"]\n'
+        f'routes = "auto"\nroute_tables = ["{rtb}"]\n\n' + pub.instance_toml("PUB", eni=pub.eni_b)
+    )
+    cfg = write_config(world, world.eni_b, tmp_path, "b", instances=instances)
+    ec2 = ec2_client(world.endpoint_url)
+    ec2.create_route(
+        RouteTableId=rtb, DestinationCidrBlock="10.77.0.0/16", NetworkInterfaceId=pub.eni_a
+    )
+    with Running(make_agent(cfg)) as agent:
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        assert wait_for(lambda: agent.workers["VI_1"].idle() and holder(ec2, VIP4) == [world.eni_b])
+        assert route_targets(ec2, rtb)["10.77.0.0/16"] == pub.eni_a
+        for _ in range(2):
+            agent.reconcile()
+            assert wait_for(agent.workers["VI_1"].idle)
+        assert route_targets(ec2, rtb)["10.77.0.0/16"] == pub.eni_a
+        assert route_targets(ec2, rtb)["192.168.50.0/24"] == world.eni_b

@@ -452,3 +452,67 @@ def test_planner_eip_follows_the_vip_or_is_associated_after_it() -> None:
     assoc = [a for a in plan(inst, obs).actions if isinstance(a, AssociateEip)]
     assert len(assoc) == 1 and assoc[0].after_vip and assoc[0].private_ip == "10.0.1.100"
     assert converged_on(inst, obs) is None  # the VIP on A, the Elastic IP nowhere
+
+
+# --- routes = "auto" on a two-NIC node (issue 17, item 8) ---------------------------------------
+
+ROUTE_PUB = "10.77.0.0/16"  # in VI_1's table, aimed at node A's PUBLIC ENI: the public role's
+
+
+def two_nic_auto_node(
+    world: World, pub: PublicSide, tmp: Path, which: str, route_enis: str = ""
+) -> Node:
+    private, public = (world.eni_a, pub.eni_a) if which == "a" else (world.eni_b, pub.eni_b)
+    enis = ", ".join(f'"{e}"' for e in (world.eni_a, world.eni_b, pub.eni_a, pub.eni_b))
+    inst = (
+        f'[group]\nenis = [{enis}]\n\n[[instances]]\nname = "VI_1"\nvips = ["{VIP4}"]\n'
+        f'routes = "auto"\nroute_tables = ["{world.rtb_clients[0]}"]\n{route_enis}\n'
+        + pub.instance_toml("PUB", eni=public)
+    )
+    return Node(world, private, tmp, which, instances=inst)
+
+
+def test_auto_routes_on_a_two_nic_node_leave_the_other_role_alone(
+    world: World, ec2: Any, sim: SimClient, pub: PublicSide, tmp_path: Path
+) -> None:
+    rtb = world.rtb_clients[0]
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock=ROUTE_PUB, NetworkInterfaceId=pub.eni_a)
+    node_b = two_nic_auto_node(world, pub, tmp_path, "b")
+    r = node_b.run("takeover", "--dry-run", "VI_1")
+    assert r.code == 0, r.err
+    planned = [line for line in r.out.splitlines() if "replace-route" in line]
+    assert len(planned) == 4, r.out  # IPv4 x2, IPv6, prefix list: the private role's
+    assert not any(ROUTE_PUB in line for line in planned), r.out
+    assert node_b.master("VI_1").code == 0
+    targets = route_targets(ec2, rtb)
+    assert targets[ROUTE4] == world.eni_b
+    assert targets[ROUTE_PUB] == pub.eni_a  # the public role's route was not re-pointed
+    sim.reset_calls()
+    assert node_b.master("VI_1").code == 0
+    assert mutating_calls(sim) == 0
+    # status lists the instance's routes only
+    doc = json.loads(node_b.run("status", "--json").out)
+    vi1 = next(i for i in doc["instances"] if i["name"] == "VI_1")
+    assert ROUTE_PUB not in vi1["routes"][rtb]
+
+
+def test_route_enis_names_the_role_explicitly(
+    world: World, ec2: Any, pub: PublicSide, tmp_path: Path
+) -> None:
+    """A pair in two AZs has no peer ENI in its subnet: route_enis says which are the role's."""
+    rtb = world.rtb_clients[0]
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock=ROUTE_PUB, NetworkInterfaceId=pub.eni_a)
+    node_b = two_nic_auto_node(
+        world, pub, tmp_path, "b", route_enis=f'route_enis = ["{pub.eni_a}", "{pub.eni_b}"]'
+    )
+    r = node_b.run("takeover", "--dry-run", "VI_1")
+    planned = [line for line in r.out.splitlines() if "replace-route" in line]
+    assert len(planned) == 1 and ROUTE_PUB in planned[0], r.out
+
+
+def test_route_enis_needs_auto() -> None:
+    from pydantic import ValidationError
+
+    inst = {"name": "VI_1", "routes": ["10.9.0.0/16"], "route_enis": ["eni-0123456789abcdef0"]}
+    with pytest.raises(ValidationError, match='route_enis needs routes = "auto"'):
+        settings_of({"instances": [inst]})
