@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import time
 
+__all__ = ["CONFIRM_GRACE", "Deadline"]
+
+# Seconds past a takeover's deadline that finishing what it started may take (confirming a
+# success, returning a released IPv6 address): every takeover ends within deadline + 1 s.
+CONFIRM_GRACE = 0.8
+
 
 class Deadline:
     def __init__(self, seconds: float) -> None:

@@ -15,7 +15,7 @@ from awsfailover.aws.clients import CallObserver
 from awsfailover.aws.ec2 import Ec2
 from awsfailover.aws.node import NodeFacts
 from awsfailover.config.schema import Settings
-from awsfailover.core.deadline import Deadline
+from awsfailover.core.deadline import CONFIRM_GRACE, Deadline
 from awsfailover.core.items import Item
 from awsfailover.core.model import Observed, Outcome, Plan
 from awsfailover.core.plan import item_names, items_at, missing_eips
@@ -31,7 +31,6 @@ __all__ = ["CONFIRM_GRACE", "MAX_ROUNDS", "Engine", "build_engine"]
 
 log = logging.getLogger(__name__)
 
-CONFIRM_GRACE = 0.8  # seconds the confirmation may run past the deadline
 MAX_ROUNDS = 3  # act, confirm, act again: bounded, a split brain must not spin here
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 
 from awsfailover.aws.ec2 import Ec2
 from awsfailover.core.backoff import ASSOCIATE, IPV6_ASSIGN, Backoff
-from awsfailover.core.deadline import Deadline
+from awsfailover.core.deadline import CONFIRM_GRACE, Deadline
 from awsfailover.core.model import (
     Action,
     AssignPrivateIps,
@@ -122,24 +122,38 @@ class Moves:
                 backoff.sleep()
 
     def _move_ipv6(self, action: MoveIpv6, deadline: Deadline, guard: Guard) -> None:
+        """Unassign then assign, as one unit: IPv6 has no reassignment flag, so between the two
+        the address is on no ENI. A newer transition may stop us before the first release,
+        never between it and the assign (in hook-only mode nothing else would put the address
+        back). An assign that fails after the release returns the address to its holders."""
+        guard()
+        released: list[tuple[str, tuple[str, ...]]] = []
+        try:
+            for holder, held in action.unassign:
+                try:
+                    self.ec2.unassign_ipv6(holder, list(held), deadline)
+                except PermanentError:
+                    # A retried unassign whose first answer was lost meets an address already
+                    # released, and AWS refuses it ("not mapped to interface"). Look instead
+                    # of trusting an undocumented code: released is released.
+                    if set(held) & set(self._ipv6_of(holder, deadline)):
+                        raise
+                    log.info("ipv6 %s already released by %s", ", ".join(held), holder)
+                released.append((holder, held))
+            self._assign_ipv6(action, deadline)
+        except Exception:
+            if released:
+                self._give_back(action, released, deadline)
+            raise
+        guard()  # the unit is done: a newer transition that came meanwhile is reported now
+
+    def _assign_ipv6(self, action: MoveIpv6, deadline: Deadline) -> None:
+        # The released address may still be "in use" for a moment. Retry the assign right
+        # away, tightly, instead of polling Describe first: that keeps the gap as short as
+        # the API allows.
         ips = list(action.ips)
-        for holder, held in action.unassign:
-            guard()
-            try:
-                self.ec2.unassign_ipv6(holder, list(held), deadline)
-            except PermanentError:
-                # A retried unassign whose first answer was lost meets an address already
-                # released, and AWS refuses it ("not mapped to interface"). Look instead of
-                # trusting an undocumented code: released is released.
-                if set(held) & set(self._ipv6_of(holder, deadline)):
-                    raise
-                log.info("ipv6 %s already released by %s", ", ".join(held), holder)
-        # IPv6 has no reassignment flag: the released address may still be "in use" for a
-        # moment. Retry the assign right away, tightly, instead of polling Describe first:
-        # that keeps the gap as short as the API allows.
         backoff = Backoff(IPV6_ASSIGN)
         while True:
-            guard()
             try:
                 self.ec2.assign_ipv6(action.eni_id, ips, deadline)
                 return
@@ -153,6 +167,42 @@ class Moves:
                     raise
                 log.debug("ipv6 %s still held elsewhere; retrying in %.2fs", ips, backoff.delay)
                 backoff.sleep()
+
+    def _give_back(
+        self, action: MoveIpv6, released: list[tuple[str, tuple[str, ...]]], deadline: Deadline
+    ) -> None:
+        """The assign failed after the release: put each address that no ENI holds back where
+        it was, so no VIP is left on no ENI. One a newer master took meanwhile is left to it.
+        Past the deadline too, within CONFIRM_GRACE."""
+        grace = deadline.extended(CONFIRM_GRACE)
+        for holder, held in released:
+            try:
+                taken = {
+                    ip: eni.eni_id
+                    for eni in self.ec2.find_holders(list(held), grace)
+                    for ip in eni.ipv6s
+                    if ip in held
+                }
+                back = [ip for ip in held if ip not in taken]
+                if taken:
+                    log.info("ipv6 %s held by %s meanwhile: not returned", taken, holder)
+                if back:
+                    self.ec2.assign_ipv6(holder, back, grace)
+                    log.warning(
+                        "ipv6 %s: assign to %s failed after the release; returned to %s",
+                        ", ".join(back),
+                        action.eni_id,
+                        holder,
+                    )
+            except Exception as exc:
+                log.error(
+                    "ipv6 %s MAY BE ON NO ENI: assign to %s failed after the release, and "
+                    "returning it to %s failed too (%s)",
+                    ", ".join(held),
+                    action.eni_id,
+                    holder,
+                    exc,
+                )
 
     def _ipv6_of(self, eni_id: str, deadline: Deadline) -> tuple[str, ...]:
         return self.ec2.describe_enis([eni_id], deadline)[eni_id].ipv6s

@@ -147,3 +147,35 @@ def test_throttle_gate_pauses_every_caller_and_backs_off() -> None:
     started = time.monotonic()
     gate.wait(Deadline(0.1))
     assert time.monotonic() - started <= 0.1
+
+
+def test_superseded_between_ipv6_release_and_assign_leaves_no_vip_on_no_eni(env, tmp_path: Path):
+    """Issue 17, item 9: a MASTER superseded (a blip: BACKUP, MASTER, BACKUP on the backup)
+    while its IPv6 unassign is in flight finishes the move it started; the newer transition
+    stops the rest, and the IPv6 VIP is on an ENI when the takeover ends."""
+    sim, world = env
+    sim.set_faults(latency_by_action={"UnassignIpv6Addresses": 1.0})
+    eng, counter = engine_for(world, world.eni_b)
+    seq = Sequence("VI_1", tmp_path)
+    ticket = now_stamp()
+    assert seq.advance(ticket, "MASTER")
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["out"] = eng.takeover(inst(world), Deadline(10), lambda: seq.check(ticket))
+        except Superseded as exc:
+            result["superseded"] = exc
+
+    th = threading.Thread(target=run)
+    th.start()
+    time.sleep(0.5)  # the unassign is on its way (1 s), the rest is done
+    assert seq.advance(now_stamp(), "BACKUP")
+    th.join(timeout=15)
+    assert "superseded" in result, result
+    assert counter.calls["UnassignIpv6Addresses"] == 1
+    ec2 = ec2_client(world.endpoint_url)
+    resp = ec2.describe_network_interfaces(
+        Filters=[{"Name": "ipv6-addresses.ipv6-address", "Values": [world.vip6]}]
+    )
+    assert [e["NetworkInterfaceId"] for e in resp["NetworkInterfaces"]] == [world.eni_b]
