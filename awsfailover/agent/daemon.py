@@ -23,7 +23,7 @@ from awsfailover.agent.events import Bus, HealthChanged, InputFailed, Listener
 from awsfailover.agent.fifo_input import read_fifo
 from awsfailover.agent.handoff_server import HandoffServer
 from awsfailover.agent.health import judge_health
-from awsfailover.agent.http import make_http_server
+from awsfailover.agent.http import MetricsServer
 from awsfailover.agent.listeners import LogListener, MetricsListener
 from awsfailover.agent.metrics import Metrics
 from awsfailover.agent.ordering import Ordering
@@ -96,8 +96,9 @@ class Agent:
             self.ordering.handoff,
             self.wakeup.stop_fd,
             lambda exc: self.events.emit(InputFailed("handoff", f"{type(exc).__name__}: {exc}")),
+            health=self.healthy,
         )
-        self._http: Any = None
+        self._http: MetricsServer | None = None
         self.ready = threading.Event()
 
     @property
@@ -174,7 +175,7 @@ class Agent:
 
     @property
     def metrics_port(self) -> int | None:
-        return int(self._http.server_port) if self._http is not None else None
+        return self._http.port if self._http is not None else None
 
     def request_stop(self) -> None:
         self.wakeup.request("stop")
@@ -220,8 +221,11 @@ class Agent:
             self._threads.append(spawn(read_fifo, "fifo", self._fifo, self.wakeup.stop_fd))
         self._threads.append(spawn(self._handoff.serve, "handoff"))
         if cfg.metrics_address:
-            self._http = make_http_server(cfg.metrics_address, self.registry, self.healthy)
-            self._threads.append(spawn(self._http.serve_forever, "metrics"))
+            self._http = MetricsServer(
+                cfg.metrics_address, self.registry, self.healthy, self.wakeup.stop_fd
+            )
+            self._http.bind()  # now when free (a bad address is fatal here); else run() retries
+            self._threads.append(spawn(self._http.run, "metrics"))
         self.engine.learn_ipv4_limit(Deadline(cfg.takeover_deadline))
         detect_startup_state(
             self.settings.specs,
@@ -249,8 +253,7 @@ class Agent:
         for w in self.workers.values():
             w.thread.join(timeout=max(0.0, end - time.monotonic()))
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.close()
         for t in self._threads:
             t.join(timeout=1.0)
         self.engines.retire()

@@ -1,6 +1,7 @@
 """The hand-off socket: a hook connects, writes one keepalived line, and reads the agent's
 answer (`OK generation N`, `OK overtaken`, or `ERR 2 reason`). The line and its replies are a
-format old hooks rely on during a rolling upgrade: they do not change.
+format old hooks rely on during a rolling upgrade: they do not change. `HEALTH` asks for the
+agent's health (keepalived's `awsfailover_agent` check): `OK why` or `ERR 1 why`.
 
 Several hooks are served at once (keepalived forks one per instance and state), each read
 bounded by a second and MAX_LINE bytes, so one slow or hostile client delays nobody else.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from awsfailover import defaults
 from awsfailover.errors import ConfigError
+from awsfailover.keepalived.handoff import HEALTH
 from awsfailover.keepalived.protocol import Transition, parse_line
 
 __all__ = ["HandoffServer"]
@@ -41,8 +43,10 @@ class HandoffServer:
         answer: Callable[[Transition], str],
         stop_fd: int,
         failed: Callable[[BaseException], None] = lambda _exc: None,
+        health: Callable[[], tuple[bool, str]] = lambda: (True, "ok"),
     ) -> None:
         self.path = path
+        self.health = health
         self.answer = answer
         self.failed = failed
         self.stop_fd = stop_fd
@@ -136,6 +140,9 @@ class HandoffServer:
             if not chunk:
                 break
             data += chunk
+        if data.strip() == HEALTH.encode():
+            ok, why = self.health()
+            return f"OK {why}\n" if ok else f"ERR 1 {why}\n"
         t = parse_line(data.decode(errors="replace")) if len(data) <= defaults.MAX_LINE else None
         if t is None:
             return "ERR 2 expected TYPE NAME STATE [PRIORITY] [@NS:PID]\n"

@@ -164,12 +164,12 @@ def check_agent(settings: Settings, f: Facts) -> list[Line]:
             )
         ]
     if f.agent_health is None:
-        return [Line(PASS, "agent", f"/healthz on {settings.agent.metrics_address} answers 200")]
+        return [Line(PASS, "agent", f"healthy, answering on {settings.agent.socket}")]
     return [
         Line(
             FAIL,
             "agent",
-            f"agent health on {settings.agent.metrics_address or '(disabled)'}: {f.agent_health}",
+            f"agent not healthy: {f.agent_health}",
             "systemctl status awsfailover-agent; journalctl -u awsfailover-agent",
         )
     ]

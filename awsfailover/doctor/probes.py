@@ -1,10 +1,9 @@
 """doctor's probes: every fact the checks judge, gathered with Describe calls only (through
-the aws gateway), one instance-metadata session and one look at the agent's /healthz. A probe
-that is denied records why instead of stopping doctor."""
+the aws gateway), one instance-metadata session and one question to the agent on its hand-off
+socket. A probe that is denied records why instead of stopping doctor."""
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,19 +33,20 @@ def _imds_probe(node: NodeFacts) -> str | None:
 
 
 def _agent_probe(settings: Settings, expect: bool) -> str | None:
+    """The agent's health as keepalived's check asks for it: on the hand-off socket."""
+    from awsfailover.keepalived import handoff
+
+    path = settings.agent.socket
     # An agent that ran leaves its socket; a hook-only node has none.
-    if not expect and not settings.agent.socket.exists():
+    if not expect and not path.exists():
         return ""
-    addr = settings.agent.metrics_address
-    if not addr:
-        return "agent.metrics_address is empty, so there is nothing to ask"
-    host, port = addr.rsplit(":", 1)
-    url = f"http://{host}:{port}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return None if resp.status == 200 else f"HTTP {resp.status}"
-    except OSError as exc:
-        return f"{url}: {exc}"
+    why = handoff.untrusted(path)
+    if why is not None:
+        return f"socket {path}: {why}"
+    reply = handoff.ask(path, handoff.HEALTH, 2.0)
+    if reply is None:
+        return f"socket {path}: no answer"
+    return None if reply.startswith("OK") else f"socket {path}: {reply}"
 
 
 def gather(

@@ -9,30 +9,17 @@ over without waiting for the master-down interval.
 
 from __future__ import annotations
 
-import os
-import urllib.request
 from pathlib import Path
 
 from awsfailover import defaults
-from awsfailover.config.raw import RawConfigError, load_raw, raw_state_dirs, read_raw, section
+from awsfailover.config.raw import RawConfigError, load_raw, raw_state_dirs, read_raw
+from awsfailover.keepalived import handoff
 
 
 def flag_path(config_path: Path) -> Path:
     """Where keepalived's check looks (it must answer, whatever the file holds)."""
     dirs = raw_state_dirs(read_raw(config_path))
     return (dirs[0] if dirs is not None else defaults.STATE_DIR) / defaults.MAINTENANCE_FLAG
-
-
-def metrics_address(config_path: Path) -> str:
-    env = os.environ.get("AWSFAILOVER_AGENT__METRICS_ADDRESS")
-    value = (
-        env
-        if env is not None
-        else section(read_raw(config_path), "agent").get(
-            "metrics_address", defaults.METRICS_ADDRESS
-        )
-    )
-    return str(value)
 
 
 class MaintenanceError(Exception):
@@ -84,12 +71,17 @@ def in_maintenance(config_path: Path) -> bool:
 
 
 def agent_healthy(config_path: Path, timeout: float = 1.0) -> tuple[bool, str]:
-    addr = metrics_address(config_path)
-    if not addr:
-        return False, "agent.metrics_address is empty"
-    url = f"http://{addr}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status == 200, f"{url}: HTTP {resp.status}"
-    except OSError as exc:
-        return False, f"{url}: {exc}"
+    """The agent's own answer on its 0600 hand-off socket: only the agent's user can create
+    that socket, while anyone can bind the metrics port when the agent is down."""
+    path, _ = handoff.agent_settings(config_path)
+    why = handoff.untrusted(path)
+    if why is not None:
+        return False, f"agent socket {path}: {why}"
+    reply = handoff.ask(path, handoff.HEALTH, timeout)
+    if reply is None:
+        return False, f"agent socket {path}: no answer within {timeout:.1f}s"
+    if reply.startswith("OK"):
+        return True, f"agent: {reply[3:]}"
+    if reply.startswith("ERR 2 expected"):
+        return False, "the agent is older than this check: restart it"
+    return False, f"agent: {reply}"

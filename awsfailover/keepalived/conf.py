@@ -121,8 +121,9 @@ def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: 
     if node.use_agent:
         out += [
             "",
-            "# The agent's /healthz: a node whose agent is unhealthy is a worse MASTER (the hook",
-            "# still works without it), so it loses priority rather than going to FAULT.",
+            "# The agent's health, asked on its 0600 socket: a node whose agent is unhealthy is",
+            "# a worse MASTER (the hook still works without it), so it loses priority rather",
+            "# than going to FAULT.",
             "vrrp_script awsfailover_agent {",
             f"    script {_quote([*base, 'keepalived-check', 'agent'])}",
             "    interval 2",

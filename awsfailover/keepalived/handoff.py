@@ -7,7 +7,14 @@ itself, so a dead, old or misconfigured agent never blocks failover.
 
 Protocol: one request line per connection, `INSTANCE "VI_1" MASTER 100 @<ns>:<pid>` (the
 hook's fork stamp, see transition.py); the agent answers `OK <what>` once the transition is
-queued or recognised as already overtaken, or `ERR <code> <message>`.
+queued or recognised as already overtaken, or `ERR <code> <message>`. The line `HEALTH` asks
+for the agent's health instead: `OK <why>` or `ERR 1 <why>` (keepalived's `awsfailover_agent`
+check asks here, not on the metrics port: any local user can bind a free TCP port while the
+agent is down, but only the agent's user can create this socket).
+
+Whoever answers on the socket can stop a failover ("OK": the hook then does nothing), so the
+socket is used only when it is a socket owned by root or by us, in a directory that nobody
+else can write to (or a sticky one, where nobody else can replace it).
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ from __future__ import annotations
 import math
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
 from awsfailover import defaults
 from awsfailover.config.raw import read_raw, section
+
+HEALTH = "HEALTH"  # the request line for the agent's health
 
 
 def agent_settings(config_path: Path) -> tuple[Path, float]:
@@ -42,8 +52,35 @@ def _timeout(value: object) -> float:
     return t
 
 
+def untrusted(path: Path) -> str | None:
+    """Why the socket at path may not be the agent's (None when it may)."""
+    try:
+        st = path.lstat()
+        parent = path.parent.lstat()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not stat.S_ISSOCK(st.st_mode):
+        return "not a socket"
+    if st.st_uid not in (0, os.geteuid()):
+        return f"owned by uid {st.st_uid}, not root or {os.geteuid()}"
+    writable = parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if writable and not parent.st_mode & stat.S_ISVTX:
+        return f"its directory is writable by others (mode {stat.S_IMODE(parent.st_mode):o})"
+    if parent.st_uid not in (0, os.geteuid()):
+        return f"its directory is owned by uid {parent.st_uid}"
+    return None
+
+
 def send(path: Path, line: str, timeout: float) -> str | None:
     """The agent's `OK ...` answer, or None when the hook must do the work itself."""
+    reply = ask(path, line, timeout)
+    return reply if reply is not None and reply.startswith("OK") else None
+
+
+def ask(path: Path, line: str, timeout: float) -> str | None:
+    """The agent's one-line answer, or None (no trusted socket, no answer in time)."""
+    if untrusted(path) is not None:
+        return None
     end = time.monotonic() + timeout
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -64,5 +101,4 @@ def send(path: Path, line: str, timeout: float) -> str | None:
         return None
     finally:
         sock.close()
-    text = reply.decode(errors="replace").strip()
-    return text if text.startswith("OK") else None
+    return reply.decode(errors="replace").strip() if reply.endswith(b"\n") else None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -51,25 +51,34 @@ class Setup:
         self.instances[eni] = inst
 
 
-class Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/healthz" else 404)
-        self.end_headers()
-        self.wfile.write(b"ok\n")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def agent_port() -> Iterator[int]:
-    """A /healthz that answers 200, standing in for the agent's metrics listener."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
+def agent_port(tmp_path: Path) -> Iterator[Path]:
+    """A hand-off socket whose agent answers HEALTH with OK, standing in for the agent."""
+    path = tmp_path / "agent.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    path.chmod(0o600)
+    server.listen(8)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                if conn.recv(100).strip() == b"HEALTH":
+                    conn.sendall(b"OK ok; last reconcile 1.0s ago\n")
+
+    t = threading.Thread(target=serve, daemon=True)
     t.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    yield path
+    stop.set()
+    t.join(timeout=2)
+    server.close()
 
 
 @pytest.fixture
@@ -80,12 +89,15 @@ def imds(world: World) -> Iterator[FakeImds]:
 
 
 def make_node(
-    world: World, tmp: Path, port: int, enis: list[str] | None = None, vips: list[str] | None = None
+    world: World,
+    tmp: Path,
+    sock: Path,
+    enis: list[str] | None = None,
+    vips: list[str] | None = None,
 ) -> Node:
     enis = enis or [world.eni_a, world.eni_b]
     extra = (
-        "[group]\nenis = [" + ", ".join(f'"{e}"' for e in enis) + "]\n"
-        f'[agent]\nmetrics_address = "127.0.0.1:{port}"\n'
+        "[group]\nenis = [" + ", ".join(f'"{e}"' for e in enis) + f']\n[agent]\nsocket = "{sock}"\n'
     )
     return Node(world, world.eni_b, tmp, "b", instances=world.instance_toml(vips=vips), extra=extra)
 
@@ -101,7 +113,7 @@ def doctor(node: Node, imds: FakeImds, *extra: str) -> tuple[int, list[tuple[str
 
 
 def test_correct_setup_is_all_pass(
-    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
 ) -> None:
     Setup(world, ec2)
     code, lines, out = doctor(make_node(world, tmp_path, agent_port), imds)
@@ -196,7 +208,7 @@ def test_each_broken_setup_fails_on_its_line(
     ec2: Any,
     tmp_path: Path,
     imds: FakeImds,
-    agent_port: int,
+    agent_port: Path,
     breaker: Callable[[Setup], dict[str, Any]],
     failing: set[str],
     text: str,
@@ -210,7 +222,8 @@ def test_each_broken_setup_fails_on_its_line(
 
 def test_agent_not_answering_fails(world: World, ec2: Any, tmp_path: Path, imds: FakeImds) -> None:
     Setup(world, ec2)
-    code, lines, out = doctor(make_node(world, tmp_path, 9), imds)  # port 9: nothing listens
+    # no agent on the socket
+    code, lines, out = doctor(make_node(world, tmp_path, tmp_path / "none.sock"), imds)
     assert code == 1
     assert {c for s, c, _m in lines if s == "FAIL"} == {"agent"}, out
 
@@ -225,7 +238,7 @@ def test_unreachable_metadata_fails_when_the_config_needs_it(world: World, tmp_p
 
 
 def test_hop_limit_exceeded_metadata_warns_when_not_needed(
-    world: World, ec2: Any, tmp_path: Path, agent_port: int
+    world: World, ec2: Any, tmp_path: Path, agent_port: Path
 ) -> None:
     Setup(world, ec2)
     f = FakeImds(REGION, {}, hop_limit_exceeded=True).start()
@@ -250,7 +263,7 @@ def _policy_for(node: Node) -> dict[str, Any]:
 
 
 def test_doctor_runs_with_the_generated_policy(
-    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
 ) -> None:
     import json
 
@@ -276,7 +289,13 @@ def test_doctor_runs_with_the_generated_policy(
     ],
 )
 def test_a_denied_probe_fails_only_its_own_check(
-    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int, action: str, check: str
+    world: World,
+    ec2: Any,
+    tmp_path: Path,
+    imds: FakeImds,
+    agent_port: Path,
+    action: str,
+    check: str,
 ) -> None:
     import json
 
@@ -299,7 +318,7 @@ def test_a_denied_probe_fails_only_its_own_check(
     assert len({c for _s, c, _m in lines}) == 9  # every other check still ran
 
 
-def two_nic_setup(world: World, ec2: Any, tmp: Path, port: int, alloc: str | None = None) -> Node:
+def two_nic_setup(world: World, ec2: Any, tmp: Path, sock: Path, alloc: str | None = None) -> Node:
     """Setup's pair, each node with a second (public) ENI on the same instance; the public
     instance moves a VIP and its Elastic IP."""
     from awsfailover.sim.world import PUBLIC_VIP, add_public_side
@@ -319,8 +338,7 @@ def two_nic_setup(world: World, ec2: Any, tmp: Path, port: int, alloc: str | Non
     )
     enis = [world.eni_a, world.eni_b, pub.eni_a, pub.eni_b]
     extra = (
-        "[group]\nenis = [" + ", ".join(f'"{e}"' for e in enis) + "]\n"
-        f'[agent]\nmetrics_address = "127.0.0.1:{port}"\n'
+        "[group]\nenis = [" + ", ".join(f'"{e}"' for e in enis) + f']\n[agent]\nsocket = "{sock}"\n'
     )
     inst = world.instance_toml() + pub.instance_toml("PUB", eni=pub.eni_b).replace(
         pub.allocation_id, alloc or pub.allocation_id
@@ -329,7 +347,7 @@ def two_nic_setup(world: World, ec2: Any, tmp: Path, port: int, alloc: str | Non
 
 
 def test_two_nic_node_with_an_eip_is_all_pass(
-    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
 ) -> None:
     code, lines, out = doctor(two_nic_setup(world, ec2, tmp_path, agent_port), imds)
     assert code == 0, out
@@ -339,7 +357,7 @@ def test_two_nic_node_with_an_eip_is_all_pass(
 
 
 def test_missing_eip_fails_only_its_line(
-    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: int
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
 ) -> None:
     node = two_nic_setup(world, ec2, tmp_path, agent_port, alloc="eipalloc-0123456789abcdef0")
     code, lines, out = doctor(node, imds)
