@@ -21,6 +21,8 @@ FALLBACK_STATE_DIR = Path("/dev/shm/awsfailover")  # noqa: S108 - created 0700, 
 FIFO = STATE_DIR / "notify.fifo"
 SOCKET = STATE_DIR / "agent.sock"
 METRICS_ADDRESS = "127.0.0.1:9108"
+# keepalived's own pid file (its -p option; this is its compiled-in default on Debian/Ubuntu)
+KEEPALIVED_PIDFILE = Path("/run/keepalived.pid")
 
 HANDOFF_TIMEOUT = 0.5
 HANDOFF_TIMEOUT_MAX = 10.0

@@ -38,6 +38,7 @@ from awsfailover.core.deadline import Deadline
 from awsfailover.errors import ConfigError
 from awsfailover.failover.engine import Engine
 from awsfailover.keepalived.fifo import FifoReader
+from awsfailover.keepalived.liveness import KeepalivedWatch
 from awsfailover.keepalived.protocol import Transition
 from awsfailover.logs import count
 
@@ -88,6 +89,9 @@ class Agent:
         self.ordering = Ordering(self.sequences, self.workers, self.events)
         self.wakeup = Wakeup()
         self.last_reconcile_ok: float | None = None
+        self.keepalived = KeepalivedWatch(settings.agent.keepalived_pidfile)
+        self._keepalived_up: bool | None = None
+        self._keepalived_gone: str | None = None
         self._health: tuple[bool, str] | None = None
         self._threads: list[threading.Thread] = []
         self._fifo: FifoReader | None = None
@@ -126,7 +130,29 @@ class Agent:
 
     # --- reconcile and health ------------------------------------------------------------
 
+    def watch_keepalived(self) -> None:
+        """Before any repair: a keepalived that is gone leaves this node's role unknown. Each
+        instance gets an UNKNOWN transition in keepalived's order (which also stops a MASTER
+        in flight), so nothing is repaired until keepalived reports a state again."""
+        alive, why = self.keepalived.check()
+        was, self._keepalived_up = self._keepalived_up, alive
+        if alive is not None:
+            self.metrics.keepalived_up.set(1 if alive else 0)
+        if alive is False and was is not False:
+            self._keepalived_gone = why
+            log.error(
+                "KEEPALIVED IS GONE (%s): this node's role is unknown; repairing nothing until "
+                "keepalived reports a state",
+                why,
+            )
+            for name in list(self.workers):
+                self.dispatch(Transition("INSTANCE", name, "UNKNOWN"), "keepalived-gone")
+        elif alive and was is False:
+            self._keepalived_gone = None
+            log.warning("keepalived is back (%s): following its transitions again", why)
+
     def reconcile(self) -> bool:
+        self.watch_keepalived()
         self.ordering.adopt_recorded()
         deadline = Deadline(self.settings.agent.takeover_deadline)
         ok = reconcile(self.settings.specs, self.engines, self.workers, self.events, deadline)
@@ -140,6 +166,7 @@ class Agent:
             self.last_reconcile_ok,
             self.settings.agent.health_age,
             self.metrics.last_ec2_error,
+            self._keepalived_gone,
         )
 
     def _check_health(self) -> None:
@@ -168,6 +195,7 @@ class Agent:
             self.sequences.reconfigure(new.failover)
             self.settings = new
             self._sync_workers()
+        self.keepalived.pidfile = new.agent.keepalived_pidfile
         log.info("reloaded config: %s", count(len(new.instances), "instance"))
         return True
 

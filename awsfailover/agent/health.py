@@ -15,7 +15,10 @@ def judge_health(
     last_reconcile_ok: float | None,
     health_age: float,
     last_ec2_error: str | None,
+    keepalived_gone: str | None = None,
 ) -> tuple[bool, str]:
+    if keepalived_gone is not None:
+        return False, f"keepalived is not running ({keepalived_gone}): role unknown, not repairing"
     if fifo is not None and not fifo.same_file():
         return False, f"fifo {fifo.path} was replaced or removed and is not read"
     if last_reconcile_ok is None:

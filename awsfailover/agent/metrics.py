@@ -74,6 +74,12 @@ class Metrics:
             ["instance"],
             registry=registry,
         )
+        self.keepalived_up = Gauge(
+            "awsfailover_keepalived_up",
+            "1 while keepalived's pid file names a running keepalived, 0 once it is gone (the "
+            "agent then repairs nothing); absent until keepalived is first seen",
+            registry=registry,
+        )
         self.last_reconcile = Gauge(
             "awsfailover_last_reconcile_success_timestamp_seconds",
             "Unix time of the last reconcile whose Describe calls succeeded",

@@ -149,6 +149,12 @@ class AgentSettings(Strict):
         description="/healthz fails when the last good reconcile is older than this "
         "(seconds; default 3 x reconcile_interval).",
     )
+    keepalived_pidfile: Path = Field(
+        defaults.KEEPALIVED_PIDFILE,
+        description="keepalived's pid file (its -p option). While it names no running "
+        "keepalived (killed, OOM), this node's role is unknown: the agent repairs nothing and "
+        "/healthz fails until keepalived reports a state again.",
+    )
     handoff_timeout: float = Field(
         defaults.HANDOFF_TIMEOUT,
         gt=0,
@@ -163,7 +169,7 @@ class AgentSettings(Strict):
             split_host_port(v)
         return v
 
-    @field_validator("fifo", "socket")
+    @field_validator("fifo", "socket", "keepalived_pidfile")
     @classmethod
     def _abs(cls, v: Path | None, info: ValidationInfo) -> Path | None:
         if v is not None and any(c.isspace() or c in "\"'{}#!" for c in str(v)):

@@ -222,6 +222,7 @@ class Lab:
             if self.use_agent:
                 agent = (
                     f'[agent]\nfifo = "{node_dir}/notify.fifo"\nsocket = "{node_dir}/agent.sock"\n'
+                    f'keepalived_pidfile = "{node_dir}/keepalived.pid"\n'
                     f'metrics_address = "127.0.0.1:9108"\n{agent_extra}\n'
                 )
             toml = w.config_toml(

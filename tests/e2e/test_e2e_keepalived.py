@@ -76,6 +76,26 @@ def test_pair_master_killed_then_returns(
         settle(lb, a)
 
 
+def test_an_agent_outliving_its_keepalived_does_not_pull_ec2_back(
+    lab: Callable[..., Lab],
+) -> None:
+    """Issue 17, item 5: the master's keepalived is killed and its agent keeps running. EC2
+    settles on the peer and stays there for 3 reconcile intervals of the orphaned agent."""
+    interval = 2.0
+    lb = lab([150, 100], use_agent=True, agent_extra=f"reconcile_interval = {interval}\n")
+    a, b = lb.nodes
+    settle(lb, a)
+    time.sleep(interval + 0.5)  # a's agent has seen its keepalived alive at least once
+    lb.kill_keepalived(a)  # keepalived only: a's agent lives on
+    report("pair[agent]", "master's keepalived killed, its agent alive", *lb.measure(b))
+    end = time.monotonic() + 3 * interval + 1
+    while time.monotonic() < end:
+        assert lb.masters() == ["n1"]
+        assert lb.converged_on(b), "the orphaned agent pulled EC2 back"
+        time.sleep(0.5)
+    assert a.agent is not None and a.agent.poll() is None  # it was running all along
+
+
 def test_public_gateway_pair_moves_the_eip_on_a_kill_and_a_return(
     lab: Callable[..., Lab],
 ) -> None:

@@ -39,6 +39,7 @@ def write_config(
         world.config_toml(eni, state_dir=d / "run", instances=instances)
         + (
             f'[agent]\nsocket = "{d}/agent.sock"\nfifo = "{d}/notify.fifo"\n'
+            f'keepalived_pidfile = "{d}/keepalived.pid"\n'
             'metrics_address = "127.0.0.1:0"\n'
             f"reconcile_interval = 30\ntakeover_deadline = 5\n{agent_extra}\n"
         )

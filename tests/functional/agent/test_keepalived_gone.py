@@ -1,0 +1,71 @@
+"""Issue 17, item 5: an agent that outlives its keepalived stops acting as MASTER. While the
+pid file names no running keepalived the node's role is unknown: no repair, /healthz fails,
+awsfailover_keepalived_up is 0, until keepalived reports a state again."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from helpers.agents import Running, make_agent, sample, wait_for, write_config
+
+from awsfailover.keepalived.protocol import Transition
+from awsfailover.sim.world import VIP4, ec2_client, holder
+
+
+def fake_keepalived(tmp: Path, pidfile: Path) -> subprocess.Popen[bytes]:
+    """A process whose name (comm) is keepalived, and its pid file, as keepalived -p writes."""
+    exe = tmp / "keepalived"
+    if not exe.exists():
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", exe)
+    proc = subprocess.Popen([str(exe), "600"])
+    pidfile.write_text(f"{proc.pid}\n")
+    return proc
+
+
+def test_an_agent_whose_keepalived_died_repairs_nothing(env, tmp_path: Path) -> None:
+    sim, world = env
+    ec2 = ec2_client(world.endpoint_url)
+    cfg_a = write_config(world, world.eni_a, tmp_path, "a")
+    cfg_b = write_config(world, world.eni_b, tmp_path, "b")
+    pidfile = tmp_path / "a" / "keepalived.pid"
+    keepalived = fake_keepalived(tmp_path, pidfile)
+    try:
+        with Running(make_agent(cfg_a)) as a, Running(make_agent(cfg_b)) as b:
+            a.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+            b.dispatch(Transition("INSTANCE", "VI_1", "BACKUP"), "test")
+            assert wait_for(lambda: a.workers["VI_1"].idle() and b.workers["VI_1"].idle())
+            a.reconcile()
+            assert sample(a, "awsfailover_keepalived_up") == 1
+            assert a.healthy()[0], a.healthy()
+
+            keepalived.kill()  # SIGKILL: the pid file stays behind
+            keepalived.wait()
+            # the peer's keepalived becomes MASTER and its agent moves everything
+            b.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+            assert wait_for(lambda: b.workers["VI_1"].idle() and holder(ec2, VIP4) == [world.eni_b])
+            moves = sim.calls().get("AssignPrivateIpAddresses", 0)
+            for _ in range(3):  # three reconcile intervals of the orphaned agent
+                a.reconcile()
+                assert wait_for(a.workers["VI_1"].idle)
+                time.sleep(0.1)
+            assert holder(ec2, VIP4) == [world.eni_b]
+            assert sim.calls().get("AssignPrivateIpAddresses", 0) == moves
+            ok, why = a.healthy()
+            assert not ok and "keepalived is not running" in why, why
+            assert sample(a, "awsfailover_keepalived_up") == 0
+            assert sample(a, "awsfailover_vrrp_state", instance="VI_1", state="UNKNOWN") == 1
+
+            # keepalived returns and reports its state: the agent follows it again
+            keepalived = fake_keepalived(tmp_path, pidfile)
+            a.reconcile()
+            assert sample(a, "awsfailover_keepalived_up") == 1
+            a.dispatch(Transition("INSTANCE", "VI_1", "BACKUP"), "fifo")
+            assert sample(a, "awsfailover_vrrp_state", instance="VI_1", state="BACKUP") == 1
+            a.reconcile()
+            assert a.healthy()[0], a.healthy()
+    finally:
+        keepalived.kill()
+        keepalived.wait()
