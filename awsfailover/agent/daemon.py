@@ -92,6 +92,7 @@ class Agent:
         self.keepalived = KeepalivedWatch(settings.agent.keepalived_pidfile)
         self._keepalived_up: bool | None = None
         self._keepalived_gone: str | None = None
+        self._reconciling: threading.Thread | None = None
         self._health: tuple[bool, str] | None = None
         self._threads: list[threading.Thread] = []
         self._fifo: FifoReader | None = None
@@ -161,6 +162,8 @@ class Agent:
         return ok
 
     def healthy(self) -> tuple[bool, str]:
+        if self.wakeup.stopping:  # its inputs close one by one: blame none of them
+            return False, "agent stopping"
         return judge_health(
             self._fifo,
             self.last_reconcile_ok,
@@ -183,13 +186,14 @@ class Agent:
         try:
             new = load_settings(self.config_path)
             engine = self.engine_factory(new, self.metrics)
-            engine.learn_ipv4_limit(Deadline(new.agent.takeover_deadline))
         except Exception as exc:  # whatever the file holds, the running config stays
             log.error("reload rejected, keeping the running config: %s", exc)
             return False
         for key in ("fifo", "socket", "metrics_address"):
             if getattr(new.agent, key) != getattr(self.settings.agent, key):
                 log.warning("reload: agent.%s changed; takes effect at restart", key)
+        # an optimisation, bounded, but off the main loop: a slow EC2 must not delay a signal
+        spawn(self._learn, "learn", engine, Deadline(new.agent.takeover_deadline))
         self.engines.swap(engine)
         with self.ordering.lock:
             self.sequences.reconfigure(new.failover)
@@ -227,15 +231,31 @@ class Agent:
                 if "reload" in reasons:
                     self.reload()
                 if time.monotonic() >= next_reconcile:
-                    try:
-                        self.reconcile()
-                    except Exception as exc:  # the next tick tries again; the agent stays up
-                        self.events.emit(InputFailed("reconcile", f"{type(exc).__name__}: {exc}"))
-                    self._check_health()
+                    # Off the main loop: however slowly EC2 answers, signals are served at
+                    # once. One pass at a time; a tick that finds one running skips.
+                    if self._reconciling is None or not self._reconciling.is_alive():
+                        self._reconciling = spawn(self._reconcile_pass, "reconcile")
                     next_reconcile = time.monotonic() + self.settings.agent.reconcile_interval
         finally:
             self._shutdown()
         return 0
+
+    @staticmethod
+    def _learn(engine: Engine, deadline: Deadline) -> None:
+        engine.acquire()  # a reload right after this one may retire it meanwhile
+        try:
+            engine.learn_ipv4_limit(deadline)
+        except Exception as exc:  # closed under us: the next engine learns its own
+            log.debug("instance type not learnt: %s", exc)
+        finally:
+            engine.release()
+
+    def _reconcile_pass(self) -> None:
+        try:
+            self.reconcile()
+        except Exception as exc:  # the next tick tries again; the agent stays up
+            self.events.emit(InputFailed("reconcile", f"{type(exc).__name__}: {exc}"))
+        self._check_health()
 
     def _start(self) -> None:
         cfg = self.settings.agent
@@ -254,6 +274,7 @@ class Agent:
             )
             self._http.bind()  # now when free (a bad address is fatal here); else run() retries
             self._threads.append(spawn(self._http.run, "metrics"))
+        # before the first takeover, bounded by the deadline even on a trickling endpoint
         self.engine.learn_ipv4_limit(Deadline(cfg.takeover_deadline))
         detect_startup_state(
             self.settings.specs,

@@ -100,7 +100,9 @@ class Engine:
         planner refuses an impossible move at plan time. The agent does it at start; the hook
         does not pay for it (AWS's own PrivateIpAddressLimitExceeded is reported clearly)."""
         try:
-            self.observer.ipv4_limit = self.ec2.ipv4_limit(self.eni_id, deadline)
+            # on the pool: a trickling endpoint must not hold the caller past the deadline
+            fut = self.calls.submit(self.ec2.ipv4_limit, self.eni_id, deadline)
+            self.observer.ipv4_limit = self.calls.wait(fut, deadline, "instance type")
         except AwsError as exc:
             log.info(
                 "instance type of %s not known (%s); no plan-time address check", self.eni_id, exc

@@ -157,14 +157,23 @@ class Observer:
         """Every instance from two Describe calls (the reconcile loop's budget), three with
         Elastic IPs: all ENIs of our subnets (VIPs can only live there), all route tables of
         our VPCs, and the configured Elastic IPs."""
+        # Every call on the pool, every wait bounded by the deadline: the agent's reconcile
+        # must end however slowly an endpoint trickles its answers.
+        wait = self.calls.wait
         ours = sorted({self.eni_of(i) for i in instances} | {self.eni_id})
         if any(e not in self._local for e in ours):
-            self._local.update(self.ec2.describe_enis(ours, deadline))
+            local_f = self.calls.submit(self.ec2.describe_enis, ours, deadline)
+            found: dict[str, Eni] = wait(local_f, deadline, "DescribeNetworkInterfaces")
+            self._local.update(found)
         subnet_ids = sorted({self._local[e].subnet_id for e in ours})
         vpc_ids = sorted({self._local[e].vpc_id for e in ours})
-        for sid in subnet_ids:
-            if sid not in self._subnets:
-                self._subnets[sid] = self.ec2.describe_subnet(sid, deadline)
+        subnet_fs = {
+            sid: self.calls.submit(self.ec2.describe_subnet, sid, deadline)
+            for sid in subnet_ids
+            if sid not in self._subnets
+        }
+        for sid, f in subnet_fs.items():
+            self._subnets[sid] = wait(f, deadline, "DescribeSubnets")
         enis_f = self.calls.submit(self.ec2.describe_subnet_enis, subnet_ids, deadline)
         tables_f = (
             self.calls.submit(self.ec2.describe_vpc_route_tables, vpc_ids, deadline)
@@ -177,9 +186,9 @@ class Observer:
             if allocs
             else None
         )
-        enis = enis_f.result()
-        all_tables = tables_f.result() if tables_f is not None else {}
-        all_eips = eips_f.result() if eips_f is not None else {}
+        enis = wait(enis_f, deadline, "DescribeNetworkInterfaces")
+        all_tables = wait(tables_f, deadline, "DescribeRouteTables") if tables_f else {}
+        all_eips = wait(eips_f, deadline, "DescribeAddresses") if eips_f else {}
         by_id = {e.eni_id: e for e in enis}
         subnet_of = {e.eni_id: e.subnet_id for e in enis}
         for e in ours:
