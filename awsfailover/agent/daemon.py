@@ -24,6 +24,7 @@ from awsfailover.agent.fifo_input import read_fifo
 from awsfailover.agent.handoff_server import HandoffServer
 from awsfailover.agent.health import judge_health
 from awsfailover.agent.http import MetricsServer
+from awsfailover.agent.keepalived_guard import KeepalivedGuard
 from awsfailover.agent.listeners import LogListener, MetricsListener
 from awsfailover.agent.metrics import Metrics
 from awsfailover.agent.ordering import Ordering
@@ -31,14 +32,13 @@ from awsfailover.agent.reconcile import reconcile
 from awsfailover.agent.sequences import Sequences
 from awsfailover.agent.startup import AddressSource, detect_startup_state, interface_addresses
 from awsfailover.agent.wakeup import Wakeup
-from awsfailover.agent.worker import InstanceWorker
+from awsfailover.agent.worker import Workers
 from awsfailover.config.load import load_settings
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
 from awsfailover.errors import ConfigError
 from awsfailover.failover.engine import Engine
 from awsfailover.keepalived.fifo import FifoReader
-from awsfailover.keepalived.liveness import KeepalivedWatch
 from awsfailover.keepalived.protocol import Transition
 from awsfailover.logs import count
 
@@ -59,6 +59,16 @@ def spawn(fn: Callable[..., None], name: str, *args: Any) -> threading.Thread:
     t = threading.Thread(target=fn, args=args, name=name, daemon=True)
     t.start()
     return t
+
+
+def learn_instance_type(engine: Engine, deadline: Deadline) -> None:
+    engine.acquire()  # a reload right after this one may retire it meanwhile
+    try:
+        engine.learn_ipv4_limit(deadline)
+    except Exception as exc:  # closed under us: the next engine learns its own
+        log.debug("instance type not learnt: %s", exc)
+    finally:
+        engine.release()
 
 
 class Agent:
@@ -85,13 +95,13 @@ class Agent:
         self.addresses = addresses
         self.engines = EngineHolder(engine_factory(settings, self.metrics))
         self.sequences = Sequences(settings.failover)
-        self.workers: dict[str, InstanceWorker] = {}
+        self.workers = Workers(self.engines, self.sequences, self.events, self.metrics)
         self.ordering = Ordering(self.sequences, self.workers, self.events)
         self.wakeup = Wakeup()
         self.last_reconcile_ok: float | None = None
-        self.keepalived = KeepalivedWatch(settings.agent.keepalived_pidfile)
-        self._keepalived_up: bool | None = None
-        self._keepalived_gone: str | None = None
+        self.keepalived = KeepalivedGuard(
+            settings.agent.keepalived_pidfile, self.metrics, self.ordering
+        )
         self._reconciling: threading.Thread | None = None
         self._health: tuple[bool, str] | None = None
         self._threads: list[threading.Thread] = []
@@ -115,45 +125,10 @@ class Agent:
     def dispatch(self, t: Transition, source: str) -> int | None:
         return self.ordering.dispatch(t, source)
 
-    def _sync_workers(self) -> None:
-        wanted = {i.name: i for i in self.settings.specs}
-        for name in list(self.workers):
-            if name not in wanted:
-                self.workers.pop(name).stop()
-        for name, inst in wanted.items():
-            if name in self.workers:
-                self.workers[name].reconfigure(inst, self.settings.agent)
-            else:
-                self.workers[name] = InstanceWorker(
-                    inst, self.engines, self.sequences, self.events, self.settings.agent
-                )
-                self.metrics.set_state(name, "UNKNOWN")
-
     # --- reconcile and health ------------------------------------------------------------
 
-    def watch_keepalived(self) -> None:
-        """Before any repair: a keepalived that is gone leaves this node's role unknown. Each
-        instance gets an UNKNOWN transition in keepalived's order (which also stops a MASTER
-        in flight), so nothing is repaired until keepalived reports a state again."""
-        alive, why = self.keepalived.check()
-        was, self._keepalived_up = self._keepalived_up, alive
-        if alive is not None:
-            self.metrics.keepalived_up.set(1 if alive else 0)
-        if alive is False and was is not False:
-            self._keepalived_gone = why
-            log.error(
-                "KEEPALIVED IS GONE (%s): this node's role is unknown; repairing nothing until "
-                "keepalived reports a state",
-                why,
-            )
-            for name in list(self.workers):
-                self.dispatch(Transition("INSTANCE", name, "UNKNOWN"), "keepalived-gone")
-        elif alive and was is False:
-            self._keepalived_gone = None
-            log.warning("keepalived is back (%s): following its transitions again", why)
-
     def reconcile(self) -> bool:
-        self.watch_keepalived()
+        self.keepalived.check()
         self.ordering.adopt_recorded()
         deadline = Deadline(self.settings.agent.takeover_deadline)
         ok = reconcile(self.settings.specs, self.engines, self.workers, self.events, deadline)
@@ -169,7 +144,7 @@ class Agent:
             self.last_reconcile_ok,
             self.settings.agent.health_age,
             self.metrics.last_ec2_error,
-            self._keepalived_gone,
+            self.keepalived.gone,
         )
 
     def _check_health(self) -> None:
@@ -193,13 +168,13 @@ class Agent:
             if getattr(new.agent, key) != getattr(self.settings.agent, key):
                 log.warning("reload: agent.%s changed; takes effect at restart", key)
         # an optimisation, bounded, but off the main loop: a slow EC2 must not delay a signal
-        spawn(self._learn, "learn", engine, Deadline(new.agent.takeover_deadline))
+        spawn(learn_instance_type, "learn", engine, Deadline(new.agent.takeover_deadline))
         self.engines.swap(engine)
         with self.ordering.lock:
             self.sequences.reconfigure(new.failover)
             self.settings = new
-            self._sync_workers()
-        self.keepalived.pidfile = new.agent.keepalived_pidfile
+            self.workers.sync(self.settings.specs, self.settings.agent)
+        self.keepalived.watch.pidfile = new.agent.keepalived_pidfile
         log.info("reloaded config: %s", count(len(new.instances), "instance"))
         return True
 
@@ -240,16 +215,6 @@ class Agent:
             self._shutdown()
         return 0
 
-    @staticmethod
-    def _learn(engine: Engine, deadline: Deadline) -> None:
-        engine.acquire()  # a reload right after this one may retire it meanwhile
-        try:
-            engine.learn_ipv4_limit(deadline)
-        except Exception as exc:  # closed under us: the next engine learns its own
-            log.debug("instance type not learnt: %s", exc)
-        finally:
-            engine.release()
-
     def _reconcile_pass(self) -> None:
         try:
             self.reconcile()
@@ -259,7 +224,7 @@ class Agent:
 
     def _start(self) -> None:
         cfg = self.settings.agent
-        self._sync_workers()
+        self.workers.sync(self.settings.specs, self.settings.agent)
         if self.fifo is not None:
             try:
                 self._fifo = FifoReader(self.fifo, self.ordering.fifo_line, self.ordering.lock)
@@ -294,13 +259,7 @@ class Agent:
         log.info("agent stopping")
         self.wakeup.request("stop")  # wakes the FIFO reader and the hand-off server
         self._handoff.close()
-        # Let a takeover in flight finish (bounded by its deadline) rather than leave EC2
-        # half-moved; start nothing new.
-        end = time.monotonic() + self.settings.agent.takeover_deadline + 1.0
-        for w in self.workers.values():
-            w.stop()
-        for w in self.workers.values():
-            w.thread.join(timeout=max(0.0, end - time.monotonic()))
+        self.workers.stop_all(self.settings.agent.takeover_deadline + 1.0)
         if self._http is not None:
             self._http.close()
         for t in self._threads:

@@ -25,6 +25,7 @@ from awsfailover.agent.events import (
     TakeoverFinished,
     TakeoverStarted,
 )
+from awsfailover.agent.metrics import Metrics
 from awsfailover.agent.sequences import Sequences
 from awsfailover.config.schema import AgentSettings
 from awsfailover.core.deadline import Deadline
@@ -33,7 +34,7 @@ from awsfailover.errors import AwsError, ConfigError, Superseded
 from awsfailover.failover.moves import Guard
 from awsfailover.failover.sequence import ZERO, Stamp
 
-__all__ = ["InstanceWorker"]
+__all__ = ["InstanceWorker", "Workers"]
 
 log = logging.getLogger(__name__)
 
@@ -165,3 +166,40 @@ class InstanceWorker:
             self.damper.record_repair(time.monotonic())
         result: Result = "converged" if outcome.complete else "partial"
         self.events.emit(TakeoverFinished(name, reason, gen, result, outcome))
+
+
+class Workers(dict[str, InstanceWorker]):
+    """One worker per configured instance, by name: made, reconfigured and retired as the
+    config says, and stopped together."""
+
+    def __init__(
+        self, engines: EngineHolder, sequences: Sequences, events: Bus, metrics: Metrics
+    ) -> None:
+        super().__init__()
+        self.engines = engines
+        self.sequences = sequences
+        self.events = events
+        self.metrics = metrics
+
+    def sync(self, specs: list[InstanceSpec], settings: AgentSettings) -> None:
+        wanted = {i.name: i for i in specs}
+        for name in list(self):
+            if name not in wanted:
+                self.pop(name).stop()
+        for name, inst in wanted.items():
+            if name in self:
+                self[name].reconfigure(inst, settings)
+            else:
+                self[name] = InstanceWorker(
+                    inst, self.engines, self.sequences, self.events, settings
+                )
+                self.metrics.set_state(name, "UNKNOWN")
+
+    def stop_all(self, seconds: float) -> None:
+        """Let a takeover in flight finish (within seconds) rather than leave EC2 half-moved;
+        start nothing new."""
+        end = time.monotonic() + seconds
+        for w in self.values():
+            w.stop()
+        for w in self.values():
+            w.thread.join(timeout=max(0.0, end - time.monotonic()))

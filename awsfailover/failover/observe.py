@@ -156,9 +156,8 @@ class Observer:
     def observe_all(self, instances: list[InstanceSpec], deadline: Deadline) -> dict[str, Observed]:
         """Every instance from two Describe calls (the reconcile loop's budget), three with
         Elastic IPs: all ENIs of our subnets (VIPs can only live there), all route tables of
-        our VPCs, and the configured Elastic IPs."""
-        # Every call on the pool, every wait bounded by the deadline: the agent's reconcile
-        # must end however slowly an endpoint trickles its answers.
+        our VPCs, and the configured Elastic IPs. Every call runs on the pool and every wait
+        is bounded by the deadline: a trickling endpoint cannot hold the reconcile."""
         wait = self.calls.wait
         ours = sorted({self.eni_of(i) for i in instances} | {self.eni_id})
         if any(e not in self._local for e in ours):

@@ -1,0 +1,50 @@
+"""The agent's answer to a keepalived that is gone (killed, OOM) while the agent lives on.
+
+The agent reads keepalived's FIFO opened read-write, so it never sees keepalived go. Without
+this, the orphaned agent would go on repairing as MASTER while the peer's keepalived, now
+MASTER, has its agent move everything back: the two would trade the VIP every reconcile.
+So before each reconcile the guard asks keepalived.liveness; once keepalived is gone, every
+instance gets an UNKNOWN transition in keepalived's order (which also stops a takeover in
+flight), and nothing is repaired until keepalived reports a state again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from awsfailover.agent.metrics import Metrics
+from awsfailover.agent.ordering import Ordering
+from awsfailover.keepalived.liveness import KeepalivedWatch
+from awsfailover.keepalived.protocol import Transition
+
+__all__ = ["KeepalivedGuard"]
+
+log = logging.getLogger(__name__)
+
+
+class KeepalivedGuard:
+    def __init__(self, pidfile: Path, metrics: Metrics, ordering: Ordering) -> None:
+        self.watch = KeepalivedWatch(pidfile)
+        self.metrics = metrics
+        self.ordering = ordering
+        self.up: bool | None = None  # None: not watched yet (keepalived never seen)
+        self.gone: str | None = None  # why, while keepalived is gone
+
+    def check(self) -> None:
+        alive, why = self.watch.check()
+        was, self.up = self.up, alive
+        if alive is not None:
+            self.metrics.keepalived_up.set(1 if alive else 0)
+        if alive is False and was is not False:
+            self.gone = why
+            log.error(
+                "KEEPALIVED IS GONE (%s): this node's role is unknown; repairing nothing until "
+                "keepalived reports a state",
+                why,
+            )
+            for name in list(self.ordering.workers):
+                self.ordering.dispatch(Transition("INSTANCE", name, "UNKNOWN"), "keepalived-gone")
+        elif alive and was is False:
+            self.gone = None
+            log.warning("keepalived is back (%s): following its transitions again", why)
