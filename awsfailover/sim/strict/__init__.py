@@ -38,6 +38,7 @@ from awsfailover.sim.strict.routes import (
     create_route,
     replace_route_response,
     route_origin,
+    route_state,
 )
 from awsfailover.sim.strict.state import ORIG, STATE, SimState, lock, metadata_addresses
 
@@ -92,6 +93,7 @@ def install() -> None:
             (SecurityGroupRule, "__init__", security_group_rule_init),
             (Subnets, "create_subnet_cidr_reservation", create_subnet_cidr_reservation_response),
             (Route, "origin", property(route_origin)),
+            (Route, "state", property(route_state)),
             (ElasticAddress, "private_ip_address", property(eip_private_ip_address)),
             (ElasticAddress, "get_filter_value", eip_filter_value),
             (ElasticAddress, "network_interface_id", property(eip_network_interface_id)),

@@ -19,6 +19,7 @@ from awsfailover.sim.strict.state import (
     later,
     lock,
     norm6,
+    reserved,
     seen,
 )
 
@@ -42,6 +43,11 @@ def assign_private_ip_addresses(
                 raise err(
                     "InvalidParameterValue",
                     f"Address {ip} does not fall within the subnet's address range",
+                )
+            if reserved(eni, ip):
+                raise err(
+                    "InvalidParameterValue",
+                    f"Address {ip} is in subnet's reserved address range",
                 )
             for other in all_enis(self):
                 # AWS: a private IPv4 address is unique within its VPC only; two VPCs with the
@@ -131,6 +137,11 @@ def assign_ipv6_addresses(
                 raise err(
                     "InvalidParameterValue",
                     f"Address {ip} does not fall within the subnet's address range",
+                )
+            if reserved(eni, ip):
+                raise err(
+                    "InvalidParameterValue",
+                    f"Address {ip} is in subnet's reserved address range",
                 )
             for other in all_enis(self):
                 # the same ENI too: AWS refuses to assign an address the ENI already holds

@@ -22,6 +22,15 @@ def route_origin(self: Any) -> str:
     )
 
 
+def route_state(self: Any) -> str:
+    """AWS: a route whose target ENI was deleted is a blackhole (traffic is dropped) until it
+    is replaced; moto reports every route active."""
+    eni = self.interface
+    if eni is not None and eni.id not in self.route_table.ec2_backend.enis:
+        return "blackhole"
+    return "active"
+
+
 def add_propagated_route(backend: Any, table_id: str, destination: str, gateway_id: str) -> None:
     """What a virtual private gateway with route propagation adds: a route of Origin
     EnableVgwRoutePropagation. It may share its destination with a static route, which wins

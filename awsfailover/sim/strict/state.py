@@ -85,6 +85,23 @@ def all_enis(backend: Any) -> list[Any]:
     return list(backend.enis.values())
 
 
+def reserved(eni: Any, ip: str) -> bool:
+    """AWS reserves the first four addresses and the last one of every subnet CIDR, IPv4 and
+    IPv6 ("Subnet CIDR blocks", Amazon VPC User Guide): EC2 never assigns them; moto does."""
+    addr = ipaddress.ip_address(ip)
+    cidrs = (
+        [eni.subnet.cidr_block]
+        if addr.version == 4
+        else [a.get("ipv6CidrBlock") for a in eni.subnet.ipv6_cidr_block_associations.values()]
+    )
+    for cidr in filter(None, cidrs):
+        net = ipaddress.ip_network(cidr)
+        if addr in net:
+            offset = int(addr) - int(net.network_address)
+            return offset < 4 or addr == net.broadcast_address
+    return False
+
+
 def ipv4_in_subnet(eni: Any, ip: str) -> bool:
     return ipaddress.ip_address(ip) in ipaddress.ip_network(eni.subnet.cidr_block)
 

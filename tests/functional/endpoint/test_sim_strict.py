@@ -223,3 +223,53 @@ def test_world_built_in_the_endpoint_matches_the_api_built_one(sim: SimClient) -
     by_api = shape(build(sim.url))
     sim.reset()
     assert shape(sim.build_world()) == by_api
+
+
+@pytest.mark.parametrize("last", ["0", "1", "2", "3", "255"])
+def test_reserved_ipv4_addresses_are_refused(world, ec2, last: str) -> None:
+    """AWS reserves the first four and the last address of every subnet (issue 17)."""
+    ip = f"10.0.1.{last}"
+    with pytest.raises(ClientError) as e:
+        ec2.assign_private_ip_addresses(
+            NetworkInterfaceId=world.eni_b, PrivateIpAddresses=[ip], AllowReassignment=True
+        )
+    assert code(e) == "InvalidParameterValue" and "reserved" in str(e.value)
+    assert holder(ec2, ip) == []
+    ec2.assign_private_ip_addresses(  # the first one after them is an ordinary address
+        NetworkInterfaceId=world.eni_b, PrivateIpAddresses=["10.0.1.4"], AllowReassignment=True
+    )
+
+
+def test_reserved_ipv6_addresses_are_refused(world, ec2) -> None:
+    import ipaddress
+
+    net = ipaddress.ip_network(world.app_ipv6_cidr)
+    for ip in (net[0], net[3], net[-1]):
+        with pytest.raises(ClientError) as e:
+            ec2.assign_ipv6_addresses(NetworkInterfaceId=world.eni_b, Ipv6Addresses=[str(ip)])
+        assert code(e) == "InvalidParameterValue" and "reserved" in str(e.value)
+
+
+def test_a_route_to_a_deleted_eni_is_a_blackhole(world, ec2) -> None:
+    """AWS reports State blackhole for a route whose target ENI is gone; moto said active."""
+    rtb = world.rtb_clients[0]
+    spare = ec2.create_network_interface(SubnetId=world.app_subnet)["NetworkInterface"][
+        "NetworkInterfaceId"
+    ]
+    ec2.create_route(
+        RouteTableId=rtb, DestinationCidrBlock="10.88.0.0/16", NetworkInterfaceId=spare
+    )
+
+    def state() -> str:
+        table = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
+        return next(
+            r["State"] for r in table["Routes"] if r.get("DestinationCidrBlock") == "10.88.0.0/16"
+        )
+
+    assert state() == "active"
+    ec2.delete_network_interface(NetworkInterfaceId=spare)
+    assert state() == "blackhole"
+    ec2.replace_route(
+        RouteTableId=rtb, DestinationCidrBlock="10.88.0.0/16", NetworkInterfaceId=world.eni_b
+    )
+    assert state() == "active"
