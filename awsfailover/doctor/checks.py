@@ -1,5 +1,5 @@
 """doctor's checks of the network: the ENIs, the VIPs' subnet, the Elastic IPs, source/dest
-check and the route tables. Pure: each judges Facts and returns its lines."""
+check (the route tables: table_checks). Pure: each judges Facts and returns its lines."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from awsfailover.errors import ConfigError
 __all__ = [
     "check_eips",
     "check_enis_share_subnet",
-    "check_route_tables",
     "check_source_dest",
     "check_vips_in_subnet",
 ]
@@ -215,54 +214,3 @@ def check_source_dest(settings: Settings, f: Facts) -> list[Line]:
         else:
             out.append(Line(PASS, "source-dest-check", f"{eni} has source/destination check off"))
     return out
-
-
-def check_route_tables(settings: Settings, f: Facts) -> list[Line]:
-    out = []
-    for inst in settings.instances:
-        if not inst.routes:
-            continue
-        if inst.name in f.table_errors:
-            out.append(Line(FAIL, "route-tables", f.table_errors[inst.name], _table_fix(inst)))
-            continue
-        for tid, table in sorted(f.tables.get(inst.name, {}).items()):
-            if not table.explicit_subnets:
-                out.append(
-                    Line(
-                        FAIL,
-                        "route-tables",
-                        f"{inst.name}: {tid} is not explicitly associated with any subnet, "
-                        "so no traffic follows its routes",
-                        f"aws ec2 associate-route-table --route-table-id {tid} --subnet-id SUBNET",
-                    )
-                )
-                continue
-            missing = [d for d in inst.routes if d not in table.routes]
-            if missing:
-                out.append(
-                    Line(
-                        FAIL,
-                        "route-tables",
-                        f"{inst.name}: {tid} has no route for {', '.join(missing)} "
-                        "(ReplaceRoute only replaces existing routes)",
-                        f"aws ec2 create-route --route-table-id {tid} "
-                        f"--destination-cidr-block {missing[0]} "
-                        f"--network-interface-id {f.own_eni}",
-                    )
-                )
-                continue
-            out.append(
-                Line(
-                    PASS,
-                    "route-tables",
-                    f"{inst.name}: {tid} (associated with "
-                    f"{', '.join(table.explicit_subnets)}) holds all {len(inst.routes)} routes",
-                )
-            )
-    return out
-
-
-def _table_fix(inst: InstanceSettings) -> str:
-    if inst.route_tables is not None:
-        return f"fix instances.{inst.name}.route_tables"
-    return "associate a route table explicitly with the subnet (aws ec2 associate-route-table)"

@@ -10,7 +10,6 @@ from awsfailover.config.schema import Settings
 from awsfailover.doctor.checks import (
     check_eips,
     check_enis_share_subnet,
-    check_route_tables,
     check_source_dest,
     check_vips_in_subnet,
 )
@@ -22,6 +21,7 @@ from awsfailover.doctor.node_checks import (
     check_reservations,
     check_vrrp_rules,
 )
+from awsfailover.doctor.table_checks import check_route_tables
 
 __all__ = ["CHECKS", "PROBE_ACTIONS", "judge"]
 

@@ -13,7 +13,7 @@ import pytest
 from helpers.nodes import Node
 
 from awsfailover.sim.imds import FakeImds
-from awsfailover.sim.world import REGION, ROUTE4, VIP4, World
+from awsfailover.sim.world import REGION, ROUTE4, ROUTE4_B, VIP4, World
 
 LO_MAC = "00:00:00:00:00:00"
 
@@ -34,6 +34,9 @@ class Setup:
         self.instances = {}
         for eni in (world.eni_a, world.eni_b, world.eni_c):
             self.join(eni)
+        # dedicated route tables: the world's second client route belongs to no instance here
+        for rtb in world.rtb_clients:
+            ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock=ROUTE4_B)
 
     def join(self, eni: str, instance_type: str = "c5.large") -> None:
         subnet = self.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])[
@@ -364,3 +367,45 @@ def test_missing_eip_fails_only_its_line(
     assert code == 1, out
     assert {c for s, c, _m in lines if s == "FAIL"} == {"eip"}, out
     assert "eipalloc-0123456789abcdef0 does not exist" in out
+
+
+# --- issue 17: what IAM cannot narrow, and a route whose target is gone -------------------------
+
+
+def test_a_table_holding_routes_the_group_does_not_own_warns(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
+) -> None:
+    Setup(world, ec2)
+    rtb = world.rtb_clients[0]
+    ec2.create_route(
+        RouteTableId=rtb, DestinationCidrBlock="10.99.0.0/16", NetworkInterfaceId=world.eni_c
+    )
+    code, lines, out = doctor(make_node(world, tmp_path, agent_port), imds)
+    assert code == 0, out  # a warning, not a failure
+    warns = [m for s, c, m in lines if (s, c) == ("WARN", "route-tables")]
+    assert len(warns) == 1, out
+    assert rtb in warns[0] and "10.99.0.0/16" in warns[0] and "does not own" in warns[0]
+    assert "dedicated route tables" in out
+
+
+def test_a_blackhole_route_warns_in_doctor_and_shows_in_status(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
+) -> None:
+    import json
+
+    Setup(world, ec2)
+    rtb = world.rtb_clients[0]
+    spare = ec2.create_network_interface(SubnetId=world.app_subnet)["NetworkInterface"][
+        "NetworkInterfaceId"
+    ]
+    ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock=ROUTE4, NetworkInterfaceId=spare)
+    ec2.delete_network_interface(NetworkInterfaceId=spare)
+    node = make_node(world, tmp_path, agent_port)
+    code, lines, out = doctor(node, imds)
+    warns = [m for s, c, m in lines if (s, c) == ("WARN", "route-tables")]
+    assert any(ROUTE4 in m and "blackhole" in m for m in warns), out
+    r = node.run("status")
+    assert r.code == 3, r.out + r.err
+    assert f"blackhole({spare})" in r.out, r.out
+    doc = json.loads(node.run("status", "--json").out)
+    assert doc["instances"][0]["routes"][rtb][ROUTE4] == f"blackhole({spare})"
