@@ -409,3 +409,20 @@ def test_a_blackhole_route_warns_in_doctor_and_shows_in_status(
     assert f"blackhole({spare})" in r.out, r.out
     doc = json.loads(node.run("status", "--json").out)
     assert doc["instances"][0]["routes"][rtb][ROUTE4] == f"blackhole({spare})"
+
+
+def test_auto_routes_are_judged_by_target_not_as_a_list(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
+) -> None:
+    """routes = "auto" was judged as the list ["a", "u", "t", "o"]: every table 'lacked' them."""
+    Setup(world, ec2)
+    enis = ", ".join(f'"{e}"' for e in (world.eni_a, world.eni_b, world.eni_c))
+    inst = (
+        f'[[instances]]\nname = "VI_1"\nvips = ["{VIP4}"]\nroutes = "auto"\n'
+        f'route_tables = ["{world.rtb_clients[0]}"]\n'
+    )
+    extra = f'[group]\nenis = [{enis}]\n[agent]\nsocket = "{agent_port}"\n'
+    node = Node(world, world.eni_b, tmp_path, "b", instances=inst, extra=extra)
+    code, lines, out = doctor(node, imds)
+    assert ("PASS", "route-tables") in {(s, c) for s, c, _m in lines}, out
+    assert not [m for s, c, m in lines if s == "FAIL" and c == "route-tables"], out
