@@ -1,5 +1,5 @@
 import sys
 
-from awsfailover.cli.main import main
+from awsfailover.cli.fast import main
 
 sys.exit(main())

@@ -6,9 +6,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from awsfailover import defaults
+
+# The hook's hand-off reads the config through here and must not pay for importing typing.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_CONFIG_PATH = defaults.CONFIG_PATH
 CONFIG_ENV = defaults.CONFIG_ENV

@@ -34,7 +34,6 @@ import logging
 import os
 import stat
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,12 +42,22 @@ from pathlib import Path
 from awsfailover.core.backoff import LOCK_WAIT, Backoff
 from awsfailover.core.deadline import Deadline
 from awsfailover.errors import FailoverIncomplete, Superseded
+from awsfailover.keepalived.stamp import FIFO_PID, Stamp, now_stamp, process_stamp
+
+__all__ = [
+    "FIFO_PID",
+    "ZERO",
+    "Record",
+    "Sequence",
+    "Stamp",
+    "format_stamp",
+    "now_stamp",
+    "process_stamp",
+    "trusted_dir",
+]
 
 log = logging.getLogger(__name__)
 
-Stamp = tuple[int, int]  # (nanoseconds since boot, pid)
-# A FIFO line read at t sorts after every hook forked in the same nanosecond.
-FIFO_PID = 1 << 31
 ZERO: Stamp = (0, 0)
 
 
@@ -57,22 +66,6 @@ def _boot_id() -> str:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or "-"
     except OSError:
         return "-"
-
-
-def now_stamp() -> Stamp:
-    """A FIFO line (or an agent start-up decision) read now."""
-    return time.clock_gettime_ns(time.CLOCK_BOOTTIME), FIFO_PID
-
-
-def process_stamp() -> Stamp:
-    """When keepalived forked this process. Cheap: one read of /proc, no imports."""
-    try:
-        raw = Path("/proc/self/stat").read_bytes()
-        # comm (field 2) may hold spaces and parentheses: split after the last ')'.
-        ticks = int(raw.rsplit(b")", 1)[1].split()[19])
-        return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK"), os.getpid()
-    except (OSError, ValueError, IndexError):
-        return time.clock_gettime_ns(time.CLOCK_BOOTTIME), os.getpid()
 
 
 def trusted_dir(path: Path) -> str | None:

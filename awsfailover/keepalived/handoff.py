@@ -27,19 +27,80 @@ import time
 from pathlib import Path
 
 from awsfailover import defaults
-from awsfailover.config.raw import read_raw, section
 
 HEALTH = "HEALTH"  # the request line for the agent's health
+# Lines this process already offered and the agent did not take (the fast entry tried them
+# before loading the CLI): the full hook does not wait for the same answer twice.
+TRIED: set[str] = set()
 
 
 def agent_settings(config_path: Path) -> tuple[Path, float]:
     """(socket path, hand-off timeout) from the environment or a plain TOML read. A timeout
     the validated config would refuse (negative, nan, inf, huge) becomes the default here: the
     hook must reach its fallback whatever the file says."""
-    agent = section(read_raw(config_path), "agent")
+    sock, timeout = socket_settings(str(config_path))
+    return Path(sock), timeout
+
+
+def socket_settings(config_path: str) -> tuple[str, float]:
+    """agent_settings for the fast entry: strings, and the TOML parser only when needed."""
+    agent = _agent_keys(config_path)
+    if agent is None:
+        from awsfailover.config.raw import read_raw, section
+
+        agent = section(read_raw(Path(config_path)), "agent")
     sock = os.environ.get("AWSFAILOVER_AGENT__SOCKET") or agent.get("socket")
     raw = os.environ.get("AWSFAILOVER_AGENT__HANDOFF_TIMEOUT", agent.get("handoff_timeout"))
-    return (Path(sock) if isinstance(sock, str) and sock else defaults.SOCKET), _timeout(raw)
+    return (sock if isinstance(sock, str) and sock else str(defaults.SOCKET)), _timeout(raw)
+
+
+_KEYS = ("socket", "handoff_timeout")
+
+
+def _agent_keys(config_path: str) -> dict[str, object] | None:
+    """[agent] socket and handoff_timeout as a plain reading of the common layout sees them
+    (`key = "value"` lines under an `[agent]` header), so that the hand-off does not import
+    tomllib (and with it typing and datetime). None whenever the file does anything else with
+    those keys: the caller then parses it properly. Reading wrong could only cost speed: the
+    socket must still be trusted and the agent must still answer OK."""
+    try:
+        with open(config_path, "rb") as f:  # noqa: PTH123 - no pathlib on this path
+            text = f.read(1 << 20).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not any(k in text for k in _KEYS):
+        return {}
+    if '"""' in text or "'''" in text or "\\" in text:
+        return None  # multi-line strings or escapes: only a parser reads those right
+    found: dict[str, object] = {}
+    table = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            head = line.split("#", 1)[0].strip()
+            table = head.strip("[]").strip() if not head.startswith("[[") else "[[array]]"
+            continue
+        if not any(k in line for k in _KEYS) or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if table != "agent" or key not in _KEYS or not sep:
+            return None  # a dotted key, an inline table, the word inside another value
+        value = value.strip()
+        if key == "socket":
+            if not value.startswith('"') or value.count('"') != 2:
+                return None
+            text_value, _, rest = value[1:].partition('"')
+            if rest.strip() and not rest.strip().startswith("#"):
+                return None
+            found[key] = text_value
+        else:
+            number = value.split("#", 1)[0].strip()
+            try:
+                found[key] = float(number)
+            except ValueError:
+                return None
+    return found
 
 
 def _timeout(value: object) -> float:
@@ -52,11 +113,11 @@ def _timeout(value: object) -> float:
     return t
 
 
-def untrusted(path: Path) -> str | None:
+def untrusted(path: Path | str) -> str | None:
     """Why the socket at path may not be the agent's (None when it may)."""
     try:
-        st = path.lstat()
-        parent = path.parent.lstat()
+        st = os.lstat(path)
+        parent = Path(path).absolute().parent.lstat()
     except OSError as exc:
         return exc.strerror or str(exc)
     if not stat.S_ISSOCK(st.st_mode):
@@ -71,13 +132,13 @@ def untrusted(path: Path) -> str | None:
     return None
 
 
-def send(path: Path, line: str, timeout: float) -> str | None:
+def send(path: Path | str, line: str, timeout: float) -> str | None:
     """The agent's `OK ...` answer, or None when the hook must do the work itself."""
     reply = ask(path, line, timeout)
     return reply if reply is not None and reply.startswith("OK") else None
 
 
-def ask(path: Path, line: str, timeout: float) -> str | None:
+def ask(path: Path | str, line: str, timeout: float) -> str | None:
     """The agent's one-line answer, or None (no trusted socket, no answer in time)."""
     if untrusted(path) is not None:
         return None
