@@ -21,6 +21,9 @@ def fake_keepalived(tmp: Path, pidfile: Path) -> subprocess.Popen[bytes]:
     if not exe.exists():
         shutil.copy(shutil.which("sleep") or "/bin/sleep", exe)
     proc = subprocess.Popen([str(exe), "600"])
+    # as keepalived does, the pid file is written by the running process: after the exec
+    comm = Path(f"/proc/{proc.pid}/comm")
+    assert wait_for(lambda: comm.read_text().strip() == "keepalived", timeout=5)
     pidfile.write_text(f"{proc.pid}\n")
     return proc
 
