@@ -152,7 +152,9 @@ class InstanceWorker:
         self.events.emit(TakeoverStarted(name, reason, gen))
         with self.engines.lease() as engine:
             try:
-                outcome = engine.takeover(self.inst, deadline, self._guard(gen))
+                # act first from what the last reconcile or confirm saw, if it is that recent
+                warm = 2 * self.settings.reconcile_interval + self.settings.takeover_deadline
+                outcome = engine.takeover(self.inst, deadline, self._guard(gen), warm_age=warm)
             except Superseded as exc:
                 self.events.emit(TakeoverFinished(name, reason, gen, "superseded", error=str(exc)))
                 return

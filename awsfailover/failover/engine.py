@@ -21,7 +21,7 @@ from awsfailover.core.model import Observed, Outcome, Plan
 from awsfailover.core.plan import item_names, items_at, missing_eips
 from awsfailover.core.plan import plan as make_plan
 from awsfailover.core.spec import InstanceSpec
-from awsfailover.errors import AwsError, Superseded
+from awsfailover.errors import AwsError, ConfigError, Superseded
 from awsfailover.failover.calls import Calls
 from awsfailover.failover.confirm import Confirmer
 from awsfailover.failover.moves import Guard, Moves
@@ -135,6 +135,22 @@ class Engine:
     def observe_all(self, instances: list[InstanceSpec], deadline: Deadline) -> dict[str, Observed]:
         return self.observer.observe_all(instances, deadline)
 
+    def _act_first(self, inst: InstanceSpec, max_age: float) -> tuple[Plan, Observed] | None:
+        """The plan from warm state, when there is warm state and it asks for something (that
+        it says nothing is to be done only a fresh look may say)."""
+        known = self.observer.warm(inst.name, max_age)
+        if known is None:
+            return None
+        age, observed = known
+        try:
+            the_plan = make_plan(inst, observed)
+        except ConfigError:
+            return None  # the fresh path says it, on fresh facts
+        if the_plan.converged:
+            return None
+        log.info("%s: acting first, on state observed %.1fs ago", inst.name, age)
+        return the_plan, observed
+
     def plan(self, inst: InstanceSpec, deadline: Deadline) -> tuple[Plan, Observed]:
         observed = self.observe(inst, deadline)
         return make_plan(inst, observed), observed
@@ -144,9 +160,16 @@ class Engine:
         inst: InstanceSpec,
         deadline: Deadline,
         guard: Guard = _no_guard,
+        warm_age: float | None = None,
     ) -> Outcome:
-        """Converge inst onto this node; never raises for a partial result, reports it."""
-        the_plan, observed = self.plan(inst, deadline)
+        """Converge inst onto this node; never raises for a partial result, reports it.
+
+        With warm_age (the agent), act first: plan from the last observation younger than
+        warm_age, make the calls at once, and observe only to confirm. The calls are "set"
+        calls (reassign, replace, reassociate) that need no fresh read; knowledge that proves
+        wrong (an error) falls back to observe, plan, act within the same deadline."""
+        first = self._act_first(inst, warm_age) if warm_age else None
+        the_plan, observed = first if first is not None else self.plan(inst, deadline)
         ours = self.eni_of(inst)
         outcome = Outcome(instance=inst.name, eni_id=ours)
         outcome.planned = [a.describe() for a in the_plan.actions]
@@ -177,7 +200,18 @@ class Engine:
         superseded: Superseded | None = None
         final: Observed | None = None
         for round_ in range(1, MAX_ROUNDS + 1):
+            known = len(outcome.errors)
             superseded, done = self.moves.execute(inst, the_plan, deadline, counted_guard, outcome)
+            stale = first is not None and round_ == 1 and len(outcome.errors) > known
+            if stale and superseded is None and not deadline.expired():
+                log.warning(
+                    "%s: acting on warm state failed (%s); observing afresh",
+                    inst.name,
+                    "; ".join(outcome.errors[known:]),
+                )
+                del outcome.errors[known:]
+                the_plan, _ = self.plan(inst, deadline)
+                continue
             # With an action failed, the ones that succeeded are still confirmed (a slow move
             # must not be reported as not moved); with none failed, the whole plan is.
             want = {i for a in done for i in a.items()} if outcome.errors else None

@@ -128,6 +128,7 @@ class Moves:
         back). An assign that fails after the release returns the address to its holders."""
         guard()
         released: list[tuple[str, tuple[str, ...]]] = []
+        suspect = False
         try:
             for holder, held in action.unassign:
                 try:
@@ -139,15 +140,16 @@ class Moves:
                     if set(held) & set(self._ipv6_of(holder, deadline)):
                         raise
                     log.info("ipv6 %s already released by %s", ", ".join(held), holder)
+                    suspect = True  # or never there: what we knew may be stale
                 released.append((holder, held))
-            self._assign_ipv6(action, deadline)
+            self._assign_ipv6(action, deadline, check_holders=suspect)
         except Exception:
             if released:
                 self._give_back(action, released, deadline)
             raise
         guard()  # the unit is done: a newer transition that came meanwhile is reported now
 
-    def _assign_ipv6(self, action: MoveIpv6, deadline: Deadline) -> None:
+    def _assign_ipv6(self, action: MoveIpv6, deadline: Deadline, check_holders: bool) -> None:
         # The released address may still be "in use" for a moment. Retry the assign right
         # away, tightly, instead of polling Describe first: that keeps the gap as short as
         # the API allows.
@@ -163,10 +165,32 @@ class Moves:
                 if set(ips) <= set(self._ipv6_of(action.eni_id, deadline)):
                     return
                 in_use = action.unassign and err.code in IPV6_IN_USE_CODES
+                if in_use and check_holders:
+                    # the holder we released from did not hold it: if another ENI does, no
+                    # retry will help (the caller then observes afresh)
+                    check_holders = False
+                    self._refuse_if_held_elsewhere(action, deadline, err)
                 if not in_use or not backoff.fits(deadline):
                     raise
                 log.debug("ipv6 %s still held elsewhere; retrying in %.2fs", ips, backoff.delay)
                 backoff.sleep()
+
+    def _refuse_if_held_elsewhere(
+        self, action: MoveIpv6, deadline: Deadline, err: PermanentError
+    ) -> None:
+        ips = set(action.ips)
+        mine = {action.eni_id} | {h for h, _ in action.unassign}
+        others = {
+            e.eni_id for e in self.ec2.find_holders(list(ips), deadline) if ips & set(e.ipv6s)
+        }
+        if others - mine:
+            raise PermanentError(
+                "AssignIpv6Addresses",
+                err.code,
+                f"{', '.join(sorted(ips))} is held by {', '.join(sorted(others - mine))}, not by "
+                "the ENI it was to be released from",
+                action.eni_id,
+            )
 
     def _give_back(
         self, action: MoveIpv6, released: list[tuple[str, tuple[str, ...]]], deadline: Deadline

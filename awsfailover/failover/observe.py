@@ -8,6 +8,7 @@ Our ENIs' subnets and VPCs, and a subnet's CIDRs, do not change under us: they a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -18,6 +19,7 @@ from awsfailover.core.model import EipState, Eni, Observed, RouteTable, Subnet
 from awsfailover.core.spec import InstanceSpec
 from awsfailover.core.tables import select_tables
 from awsfailover.errors import ConfigError
+from awsfailover.failover.auto_routes import AutoRoutes
 from awsfailover.failover.calls import Calls
 
 __all__ = ["Observer"]
@@ -37,36 +39,26 @@ class Observer:
         self.calls = calls
         self.eni_id = node_eni
         self.eni_of = eni_of
+        self.auto = AutoRoutes(settings, eni_of, node_eni)
         self._subnets: dict[str, Subnet] = {}
         self._local: dict[str, Eni] = {}
         self._eni_subnets: dict[str, str] = {}  # ENI -> its subnet, for routes = "auto"
+        # instance -> (time.monotonic(), what the last observation saw): an agent's warm state
+        self._last: dict[str, tuple[float, Observed]] = {}
         # (instance type, IPv4 addresses per ENI), once learnt: the planner's room check
         self.ipv4_limit: tuple[str, int] | None = None
 
-    def _multi_nic(self) -> bool:
-        return len({self.eni_of(i) for i in self.settings.specs} | {self.eni_id}) > 1
+    def _remember(self, name: str, observed: Observed) -> Observed:
+        self._last[name] = (time.monotonic(), observed)
+        return observed
 
-    def _needs_roles(self, inst: InstanceSpec) -> bool:
-        """Whether routes = "auto" must know the group ENIs' subnets to pick this role's."""
-        return inst.auto_routes and inst.route_enis is None and self._multi_nic()
-
-    def _auto(
-        self, inst: InstanceSpec, local: Eni, subnet_of: dict[str, str]
-    ) -> tuple[frozenset[str], frozenset[str]]:
-        """(the ENIs whose routes are inst's, destinations other instances list) for routes =
-        "auto". On a multi-NIC node the group's ENIs play different roles (private, public):
-        a route aimed at another role's ENI is that role's, so only the group ENIs in the
-        subnet of inst's own ENI are taken, unless the instance lists its route_enis."""
-        if not inst.auto_routes:
-            return frozenset(), frozenset()
-        claimed = {d for i in self.settings.specs if i.name != inst.name for d in i.explicit_routes}
-        if inst.route_enis is not None:
-            enis = set(inst.route_enis)
-        elif self._multi_nic():
-            enis = {e for e in self.settings.group.enis if subnet_of.get(e) == local.subnet_id}
-        else:
-            enis = set(self.settings.group.enis)
-        return frozenset(enis), frozenset(claimed)
+    def warm(self, name: str, max_age: float) -> tuple[float, Observed] | None:
+        """(age in seconds, the last observation of the instance) when younger than max_age:
+        what an act-first takeover plans from."""
+        last = self._last.get(name)
+        if last is None or time.monotonic() - last[0] > max_age:
+            return None
+        return time.monotonic() - last[0], last[1]
 
     def observe(self, inst: InstanceSpec, deadline: Deadline) -> Observed:
         """Two rounds of concurrent Describe calls at most; one when the subnet is cached."""
@@ -85,7 +77,7 @@ class Observer:
         ]
         roles_f: Future[dict[str, Eni]] | None = None
         unknown = [e for e in self.settings.group.enis if e not in self._eni_subnets]
-        if unknown and self._needs_roles(inst):
+        if unknown and self.auto.needs_roles(inst):
             # once per ENI: an ENI never changes subnet (one missing is simply not a role's)
             roles_f = self.calls.submit(self.ec2.describe_enis, unknown, deadline, missing_ok=True)
         eips_f: Future[dict[str, EipState]] | None = None
@@ -141,16 +133,19 @@ class Observer:
             roles = self.calls.wait(roles_f, deadline, "DescribeNetworkInterfaces")
             self._eni_subnets.update({e: eni.subnet_id for e, eni in roles.items()})
         self._eni_subnets[local.eni_id] = local.subnet_id
-        auto_enis, claimed = self._auto(inst, local, self._eni_subnets)
-        return Observed(
-            local=local,
-            subnet=subnet,
-            holders=holders,
-            tables=tables,
-            ipv4_limit=self.ipv4_limit,
-            eips=eips,
-            auto_enis=auto_enis,
-            claimed=claimed,
+        auto_enis, claimed = self.auto.select(inst, local, self._eni_subnets)
+        return self._remember(
+            inst.name,
+            Observed(
+                local=local,
+                subnet=subnet,
+                holders=holders,
+                tables=tables,
+                ipv4_limit=self.ipv4_limit,
+                eips=eips,
+                auto_enis=auto_enis,
+                claimed=claimed,
+            ),
         )
 
     def observe_all(self, instances: list[InstanceSpec], deadline: Deadline) -> dict[str, Observed]:
@@ -206,20 +201,23 @@ class Observer:
                         holders[addr] = eni
             tables = select_tables(inst, all_tables, local.subnet_id) if inst.routes else {}
             # every ENI of our subnets was read: a group ENI not among them is in none of them
-            auto_enis, claimed = self._auto(inst, local, subnet_of)
-            out[inst.name] = Observed(
-                local=local,
-                subnet=self._subnets[local.subnet_id],
-                holders=holders,
-                tables=tables,
-                ipv4_limit=self.ipv4_limit,
-                # a missing one fails this instance's plan (check_eips), not the reconcile
-                eips={
-                    e.allocation_id: all_eips[e.allocation_id]
-                    for e in inst.eips
-                    if e.allocation_id in all_eips
-                },
-                auto_enis=auto_enis,
-                claimed=claimed,
+            auto_enis, claimed = self.auto.select(inst, local, subnet_of)
+            out[inst.name] = self._remember(
+                inst.name,
+                Observed(
+                    local=local,
+                    subnet=self._subnets[local.subnet_id],
+                    holders=holders,
+                    tables=tables,
+                    ipv4_limit=self.ipv4_limit,
+                    # a missing one fails this instance's plan (check_eips), not the reconcile
+                    eips={
+                        e.allocation_id: all_eips[e.allocation_id]
+                        for e in inst.eips
+                        if e.allocation_id in all_eips
+                    },
+                    auto_enis=auto_enis,
+                    claimed=claimed,
+                ),
             )
         return out

@@ -19,6 +19,7 @@ class Proxy:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.rules = rules
         self.counts: dict[str, int] = {}
+        self.log: list[str] = []  # every action, in the order requests arrived
         self.stop = threading.Event()
         proxy = self
 
@@ -33,6 +34,7 @@ class Proxy:
                 action = urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
                 rule = proxy.rules.get(action, "")
                 n = proxy.counts[action] = proxy.counts.get(action, 0) + 1
+                proxy.log.append(action)
                 if rule == "trickle":
                     self.send_response(200)
                     self.send_header("Content-Length", "100000")
