@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from awsfailover.config.schema import Settings
+from awsfailover.config.compact import FailoverConfig
 from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import MetadataError
 
@@ -45,7 +45,7 @@ class NodeFacts:
     """This node's Region and ENIs: from the config, else the environment, else IMDSv2, with
     one metadata session (one token) and one lookup per interface however many ask."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: FailoverConfig) -> None:
         self.settings = settings
         self._imds: Imds | None = None
         self._by_interface: dict[str, str] = {}

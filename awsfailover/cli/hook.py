@@ -67,7 +67,17 @@ def notify(args: argparse.Namespace) -> int:
         # costs a bare interpreter, no pydantic).
         log.info("%s: %s %s (transition %s)", t.name, t.kind, t.state, format_stamp(stamp))
         return 0
-    from awsfailover.config.load import load_settings
+    from awsfailover.config.cache import read_cache, write_cache
     from awsfailover.failover import run as commands
 
-    return commands.notify(load_settings(args.config), t, seq)
+    # An unchanged config was validated by an earlier hook: no pydantic on this path.
+    where = seq.dir if seq is not None else None
+    cached = read_cache(where, config_path) if where is not None else None
+    if cached is not None:
+        return commands.notify(cached, t, seq)
+    from awsfailover.config.load import load_settings
+
+    settings = load_settings(args.config)
+    if where is not None:
+        write_cache(where, config_path, settings)
+    return commands.notify(settings, t, seq)

@@ -4,6 +4,7 @@ keepalived's checks need them before anything heavy is imported."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -96,3 +97,19 @@ def raw_state_dirs(doc: dict[str, Any]) -> tuple[Path, Path] | None:
             return None
         out.append(Path(value))
     return out[0], out[1]
+
+
+def trusted_dir(path: Path) -> str | None:
+    """Why path may not hold our state (None when it may): it must be a real directory owned
+    by our effective user and writable by no one else, as the FIFO's checks demand."""
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory (a symlink or a file)"
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}, not {os.geteuid()}"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None

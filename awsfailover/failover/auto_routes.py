@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from awsfailover.config.schema import Settings
+from awsfailover.config.compact import FailoverConfig
 from awsfailover.core.model import Eni
 from awsfailover.core.spec import InstanceSpec
 
@@ -21,7 +21,7 @@ __all__ = ["AutoRoutes"]
 
 class AutoRoutes:
     def __init__(
-        self, settings: Settings, eni_of: Callable[[InstanceSpec], str], node_eni: str
+        self, settings: FailoverConfig, eni_of: Callable[[InstanceSpec], str], node_eni: str
     ) -> None:
         self.settings = settings
         self.eni_of = eni_of

@@ -14,7 +14,7 @@ import threading
 from awsfailover.aws.clients import CallObserver
 from awsfailover.aws.ec2 import Ec2
 from awsfailover.aws.node import NodeFacts
-from awsfailover.config.schema import Settings
+from awsfailover.config.compact import FailoverConfig
 from awsfailover.core.deadline import CONFIRM_GRACE, Deadline
 from awsfailover.core.items import Item
 from awsfailover.core.model import Observed, Outcome, Plan
@@ -39,7 +39,7 @@ def _no_guard() -> None:
 
 
 def build_engine(
-    settings: Settings,
+    settings: FailoverConfig,
     observer: CallObserver | None = None,
     instances: list[InstanceSpec] | None = None,
     facts: NodeFacts | None = None,
@@ -70,7 +70,7 @@ def build_engine(
 
 class Engine:
     def __init__(
-        self, settings: Settings, ec2: Ec2, eni_id: str, enis: dict[str, str] | None = None
+        self, settings: FailoverConfig, ec2: Ec2, eni_id: str, enis: dict[str, str] | None = None
     ) -> None:
         self.settings = settings
         self.ec2 = ec2

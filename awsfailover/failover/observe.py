@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from awsfailover.aws.ec2 import Ec2
-from awsfailover.config.schema import Settings
+from awsfailover.config.compact import FailoverConfig
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.model import EipState, Eni, Observed, RouteTable, Subnet
 from awsfailover.core.spec import InstanceSpec
@@ -28,7 +28,7 @@ __all__ = ["Observer"]
 class Observer:
     def __init__(
         self,
-        settings: Settings,
+        settings: FailoverConfig,
         ec2: Ec2,
         calls: Calls,
         node_eni: str,

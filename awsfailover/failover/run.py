@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from awsfailover.config.schema import Settings
+from awsfailover.config.compact import FailoverConfig
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.items import Item
 from awsfailover.core.model import EipState, Observed, Outcome
@@ -39,6 +39,9 @@ from awsfailover.failover.sequence import (
 )
 from awsfailover.keepalived.protocol import Transition
 
+if TYPE_CHECKING:
+    from awsfailover.config.schema import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -62,13 +65,13 @@ def report(outcome: Outcome) -> None:
     raise FailoverIncomplete(f"{outcome.instance}: {outcome.shortfall()}")
 
 
-def sequence(settings: Settings, name: str) -> Sequence:
+def sequence(settings: FailoverConfig, name: str) -> Sequence:
     f = settings.failover
     return Sequence(name, f.state_dir, f.fallback_state_dir)
 
 
 def converge(
-    settings: Settings,
+    settings: FailoverConfig,
     inst: InstanceSpec,
     seq: Sequence | None = None,
     stamp: Stamp = ZERO,
@@ -112,7 +115,7 @@ def wanted_items(inst: InstanceSpec) -> list[str]:
     return items
 
 
-def notify(settings: Settings, t: Transition, seq: Sequence | None = None) -> int:
+def notify(settings: FailoverConfig, t: Transition, seq: Sequence | None = None) -> int:
     """The hook doing the work itself (no agent answered). seq is given when the CLI already
     claimed the transition's place before loading the config."""
     inst = settings.instance(t.name).spec

@@ -32,13 +32,13 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from awsfailover.config.raw import trusted_dir
 from awsfailover.core.backoff import LOCK_WAIT, Backoff
 from awsfailover.core.deadline import Deadline
 from awsfailover.errors import FailoverIncomplete, Superseded
@@ -66,22 +66,6 @@ def _boot_id() -> str:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or "-"
     except OSError:
         return "-"
-
-
-def trusted_dir(path: Path) -> str | None:
-    """Why path may not hold our state (None when it may): it must be a real directory owned
-    by our effective user and writable by no one else, as the FIFO's checks demand."""
-    try:
-        st = path.lstat()
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if not stat.S_ISDIR(st.st_mode):
-        return "not a directory (a symlink or a file)"
-    if st.st_uid != os.geteuid():
-        return f"owned by uid {st.st_uid}, not {os.geteuid()}"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
-    return None
 
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
