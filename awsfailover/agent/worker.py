@@ -152,8 +152,14 @@ class InstanceWorker:
         self.events.emit(TakeoverStarted(name, reason, gen))
         with self.engines.lease() as engine:
             try:
-                # act first from what the last reconcile or confirm saw, if it is that recent
-                warm = 2 * self.settings.reconcile_interval + self.settings.takeover_deadline
+                # A keepalived MASTER acts first from what the last reconcile or confirm saw,
+                # if it is that recent; a drift repair acts on the look that found the drift,
+                # taken afresh (it is not racing keepalived, and must not act on a guess).
+                warm = (
+                    2 * self.settings.reconcile_interval + self.settings.takeover_deadline
+                    if reason == "transition"
+                    else None
+                )
                 outcome = engine.takeover(self.inst, deadline, self._guard(gen), warm_age=warm)
             except Superseded as exc:
                 self.events.emit(TakeoverFinished(name, reason, gen, "superseded", error=str(exc)))

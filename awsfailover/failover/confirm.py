@@ -106,6 +106,8 @@ class Confirmer:
         grace: Deadline,
         want: set[Item] | None,
         wait: bool,
+        *,
+        surprise: Callable[[Observed], bool] | None = None,
     ) -> Observed | None:
         """Poll until the asynchronous moves show up (the whole plan converged, or the items
         in want are ours), with backoff, bounded by the deadline (by the grace period once
@@ -126,6 +128,8 @@ class Confirmer:
                 else want <= items_at(inst, last, self.eni_of(inst))
             ):
                 return last
+            if last is not None and surprise is not None and surprise(last):
+                return last  # not a slow move: something we did not act on; act again now
             if not wait or not backoff.fits(deadline) or time.monotonic() >= replan_at:
                 return last
             backoff.sleep()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 
 from awsfailover.aws.clients import CallObserver
 from awsfailover.aws.ec2 import Ec2
@@ -32,6 +33,21 @@ __all__ = ["CONFIRM_GRACE", "MAX_ROUNDS", "Engine", "build_engine"]
 log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 3  # act, confirm, act again: bounded, a split brain must not spin here
+
+
+def _unplanned(inst: InstanceSpec, acted: Plan) -> Callable[[Observed], bool]:
+    """For a confirmation after acting on warm state: whether what it sees needs an action on
+    an item we did not act on (the warm state was wrong there), rather than a slow move."""
+    ours = {i for a in acted.actions for i in a.items()}
+
+    def surprise(observed: Observed) -> bool:
+        try:
+            todo = make_plan(inst, observed).actions
+        except ConfigError:
+            return False
+        return any(not a.items() <= ours for a in todo)
+
+    return surprise
 
 
 def _no_guard() -> None:
@@ -215,7 +231,14 @@ class Engine:
             # With an action failed, the ones that succeeded are still confirmed (a slow move
             # must not be reported as not moved); with none failed, the whole plan is.
             want = {i for a in done for i in a.items()} if outcome.errors else None
-            final = self.confirmer.confirm(inst, deadline, grace, want, wait=superseded is None)
+            final = self.confirmer.confirm(
+                inst,
+                deadline,
+                grace,
+                want,
+                wait=superseded is None,
+                surprise=_unplanned(inst, the_plan) if first is not None and round_ == 1 else None,
+            )
             if outcome.errors or superseded is not None or final is None or deadline.expired():
                 break
             again = make_plan(inst, final)

@@ -196,28 +196,13 @@ class Moves:
         self, action: MoveIpv6, released: list[tuple[str, tuple[str, ...]]], deadline: Deadline
     ) -> None:
         """The assign failed after the release: put each address that no ENI holds back where
-        it was, so no VIP is left on no ENI. One a newer master took meanwhile is left to it.
-        Past the deadline too, within CONFIRM_GRACE."""
+        it was, so no VIP is left on no ENI. One a newer master took meanwhile is left to it;
+        one still listed on its holder is a release in flight (EC2's unassign is asynchronous):
+        wait for it to land, then give it back. Past the deadline too, within CONFIRM_GRACE."""
         grace = deadline.extended(CONFIRM_GRACE)
         for holder, held in released:
             try:
-                taken = {
-                    ip: eni.eni_id
-                    for eni in self.ec2.find_holders(list(held), grace)
-                    for ip in eni.ipv6s
-                    if ip in held
-                }
-                back = [ip for ip in held if ip not in taken]
-                if taken:
-                    log.info("ipv6 %s held by %s meanwhile: not returned", taken, holder)
-                if back:
-                    self.ec2.assign_ipv6(holder, back, grace)
-                    log.warning(
-                        "ipv6 %s: assign to %s failed after the release; returned to %s",
-                        ", ".join(back),
-                        action.eni_id,
-                        holder,
-                    )
+                self._return(holder, list(held), grace)
             except Exception as exc:
                 log.error(
                     "ipv6 %s MAY BE ON NO ENI: assign to %s failed after the release, and "
@@ -227,6 +212,28 @@ class Moves:
                     holder,
                     exc,
                 )
+
+    def _return(self, holder: str, pending: list[str], grace: Deadline) -> None:
+        backoff = Backoff(IPV6_ASSIGN)
+        while pending:
+            taken = {
+                ip: eni.eni_id
+                for eni in self.ec2.find_holders(pending, grace)
+                for ip in eni.ipv6s
+                if ip in pending
+            }
+            elsewhere = [ip for ip in pending if taken.get(ip, holder) != holder]
+            if elsewhere:
+                log.info("ipv6 %s taken by another ENI meanwhile: not returned", elsewhere)
+            free = [ip for ip in pending if ip not in taken]
+            if free:
+                self.ec2.assign_ipv6(holder, free, grace)
+                log.warning("ipv6 %s returned to %s after a failed move", ", ".join(free), holder)
+            pending = [ip for ip in pending if taken.get(ip) == holder]  # release in flight
+            if pending and not backoff.fits(grace):
+                raise TimeoutError(f"{', '.join(pending)} still being released by {holder}")
+            if pending:
+                backoff.sleep()
 
     def _ipv6_of(self, eni_id: str, deadline: Deadline) -> tuple[str, ...]:
         return self.ec2.describe_enis([eni_id], deadline)[eni_id].ipv6s

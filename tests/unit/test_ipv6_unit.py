@@ -94,3 +94,23 @@ def test_an_address_a_newer_master_took_meanwhile_is_not_taken_back() -> None:
         Moves(ec2, Calls(2))._run(ACTION, Deadline(5), lambda: None)  # type: ignore[arg-type]
     assert ec2.held == {"eni-a": set(), "eni-b": set(), "eni-c": {VIP6}}
     assert ("assign", "eni-a") not in ec2.calls
+
+
+def test_a_release_still_in_flight_is_waited_for_then_given_back() -> None:
+    """EC2's unassign is asynchronous: right after it the old holder still lists the address.
+    Giving it back must wait for the release to land, not take 'still listed' for 'kept'."""
+    ec2 = FakeEc2(refuse_assign_to="eni-b")
+    lingering = {"n": 2}  # the holder still lists it for the first two looks
+    real_find = ec2.find_holders
+
+    def find(ips: list[str], deadline: Deadline) -> list[object]:
+        if lingering["n"] > 0:
+            lingering["n"] -= 1
+            return [SimpleNamespace(eni_id="eni-a", ipv6s=(VIP6,))]
+        return real_find(ips, deadline)
+
+    ec2.find_holders = find  # type: ignore[method-assign]
+    with pytest.raises(PermanentError):
+        Moves(ec2, Calls(2))._run(ACTION, Deadline(5), lambda: None)  # type: ignore[arg-type]
+    assert ec2.held["eni-a"] == {VIP6}
+    assert ec2.calls[-1] == ("assign", "eni-a")

@@ -82,3 +82,34 @@ def test_stale_knowledge_falls_back_to_a_fresh_look_within_the_deadline(
         assert holder(ec2, world.vip6) == [world.eni_b]
         assert holder(ec2, VIP4) == [world.eni_b]
         assert all(route_targets(ec2, t)[ROUTE4] == world.eni_b for t in world.rtb_clients)
+
+
+def test_an_item_the_warm_state_got_wrong_is_acted_on_at_once(
+    env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warm state said a route already pointed here; it was re-pointed away since. The
+    first confirmation shows an item the takeover did not act on: acting again follows at once,
+    not after REPLAN_AFTER (which is for moves that are merely slow)."""
+    from awsfailover.failover.confirm import REPLAN_AFTER
+
+    _sim, world = env
+    ec2 = ec2_client(world.endpoint_url)
+    rtb = world.rtb_clients[0]
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    caplog.set_level(logging.INFO)
+    with Running(make_agent(cfg)) as agent:
+        ec2.replace_route(
+            RouteTableId=rtb, DestinationCidrBlock=ROUTE4, NetworkInterfaceId=world.eni_b
+        )
+        agent.reconcile()  # it knows: that route is ours already
+        ec2.replace_route(
+            RouteTableId=rtb, DestinationCidrBlock=ROUTE4, NetworkInterfaceId=world.eni_a
+        )
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        assert wait_for(lambda: converged(agent))
+        assert "acting first" in caplog.text and "acting again" in caplog.text
+        assert route_targets(ec2, rtb)[ROUTE4] == world.eni_b
+        took = agent.registry.get_sample_value(
+            "awsfailover_takeover_duration_seconds_sum", {"instance": "VI_1"}
+        )
+        assert took is not None and took < REPLAN_AFTER, took
