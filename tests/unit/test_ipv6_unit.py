@@ -31,6 +31,8 @@ class FakeEc2:
         self.calls.append(("assign", eni))
         if eni == self.refuse_assign_to:
             raise PermanentError("AssignIpv6Addresses", "UnauthorizedOperation", "no", eni)
+        if any(set(ips) & h for e, h in self.held.items() if e != eni):
+            raise PermanentError("AssignIpv6Addresses", "InvalidIPAddress.InUse", "in use", eni)
         self.held[eni] |= set(ips)
 
     def find_holders(self, ips: list[str], deadline: Deadline) -> list[object]:
@@ -114,3 +116,16 @@ def test_a_release_still_in_flight_is_waited_for_then_given_back() -> None:
         Moves(ec2, Calls(2))._run(ACTION, Deadline(5), lambda: None)  # type: ignore[arg-type]
     assert ec2.held["eni-a"] == {VIP6}
     assert ec2.calls[-1] == ("assign", "eni-a")
+
+
+def test_planned_as_free_but_assigned_meanwhile_is_taken_over_as_one_unit() -> None:
+    """The plan saw the address on no ENI (between another node's release and its assign);
+    that assign landed first. The move takes it from there instead of failing."""
+    ec2 = FakeEc2()
+    ec2.held = {"eni-a": set(), "eni-b": set(), "eni-c": {VIP6}}
+    free = MoveIpv6("eni-b", (VIP6,), ())
+    guards = []
+    Moves(ec2, Calls(2))._run(free, Deadline(5), lambda: guards.append(1))  # type: ignore[arg-type]
+    assert ec2.held == {"eni-a": set(), "eni-b": {VIP6}, "eni-c": set()}
+    assert ("unassign", "eni-c") in ec2.calls
+    assert len(guards) >= 2  # checked again before the new release
