@@ -20,7 +20,7 @@ from typing import Any
 
 from awsfailover.agent.engines import EngineHolder
 from awsfailover.agent.events import Bus, HealthChanged, InputFailed, Listener
-from awsfailover.agent.fifo_input import read_fifo
+from awsfailover.agent.fifo_input import open_fifo, read_fifo
 from awsfailover.agent.handoff_server import HandoffServer
 from awsfailover.agent.health import judge_health
 from awsfailover.agent.http import MetricsServer
@@ -31,12 +31,12 @@ from awsfailover.agent.ordering import Ordering
 from awsfailover.agent.reconcile import reconcile
 from awsfailover.agent.sequences import Sequences
 from awsfailover.agent.startup import AddressSource, detect_startup_state, interface_addresses
+from awsfailover.agent.systemd import Notifier, StatusListener
 from awsfailover.agent.wakeup import Wakeup
 from awsfailover.agent.worker import Workers
 from awsfailover.config.load import load_settings
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
-from awsfailover.errors import ConfigError
 from awsfailover.failover.engine import Engine
 from awsfailover.keepalived.fifo import FifoReader
 from awsfailover.keepalived.protocol import Transition
@@ -90,7 +90,9 @@ class Agent:
         self.fifo = fifo or settings.agent.fifo
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
-        self.events = Bus((MetricsListener(self.metrics), LogListener(), *listeners))
+        self.systemd = Notifier()  # a no-op unless systemd gave us NOTIFY_SOCKET
+        own = (MetricsListener(self.metrics), LogListener(), StatusListener(self.systemd))
+        self.events = Bus((*own, *listeners))
         self.engine_factory = engine_factory
         self.addresses = addresses
         self.engines = EngineHolder(engine_factory(settings, self.metrics))
@@ -199,12 +201,19 @@ class Agent:
             self._start()
             next_reconcile = time.monotonic()
             self.ready.set()
+            self.systemd.ready(f"ready: {count(len(self.workers), 'instance')}")
             while True:
-                reasons = self.wakeup.wait(next_reconcile - time.monotonic())
+                now = time.monotonic()
+                self.systemd.ping(now)  # from this loop only: a stuck loop is restarted
+                due = self.systemd.ping_due(now)
+                wait = next_reconcile - now if due is None else min(due, next_reconcile - now)
+                reasons = self.wakeup.wait(wait)
                 if "stop" in reasons:
                     break
                 if "reload" in reasons:
+                    self.systemd.reloading()
                     self.reload()
+                    self.systemd.ready(f"reloaded: {count(len(self.workers), 'instance')}")
                 if time.monotonic() >= next_reconcile:
                     # Off the main loop: however slowly EC2 answers, signals are served at
                     # once. One pass at a time; a tick that finds one running skips.
@@ -226,19 +235,13 @@ class Agent:
         cfg = self.settings.agent
         self.workers.sync(self.settings.specs, self.settings.agent)
         if self.fifo is not None:
-            try:
-                self._fifo = FifoReader(self.fifo, self.ordering.fifo_line, self.ordering.lock)
-            except OSError as exc:
-                raise ConfigError(f"agent.fifo: cannot open {self.fifo}: {exc}") from exc
+            self._fifo = open_fifo(self.fifo, self.ordering.fifo_line, self.ordering.lock)
             self.ordering.fifo = self._fifo
             self._threads.append(spawn(read_fifo, "fifo", self._fifo, self.wakeup.stop_fd))
         self._threads.append(spawn(self._handoff.serve, "handoff"))
-        if cfg.metrics_address:
-            self._http = MetricsServer(
-                cfg.metrics_address, self.registry, self.healthy, self.wakeup.stop_fd
-            )
-            self._http.bind()  # now when free (a bad address is fatal here); else run() retries
-            self._threads.append(spawn(self._http.run, "metrics"))
+        if cfg.metrics_address:  # bound now when free (a bad address is fatal); else retried
+            self._http = MetricsServer.bound(cfg.metrics_address, self.registry, self.healthy)
+            self._threads.append(spawn(self._http.run, "metrics", self.wakeup.stop_fd))
         # before the first takeover, bounded by the deadline even on a trickling endpoint
         self.engine.learn_ipv4_limit(Deadline(cfg.takeover_deadline))
         detect_startup_state(
@@ -257,6 +260,7 @@ class Agent:
 
     def _shutdown(self) -> None:
         log.info("agent stopping")
+        self.systemd.stopping()
         self.wakeup.request("stop")  # wakes the FIFO reader and the hand-off server
         self._handoff.close()
         self.workers.stop_all(self.settings.agent.takeover_deadline + 1.0)

@@ -5,13 +5,23 @@ becomes readable."""
 from __future__ import annotations
 
 import selectors
+import threading
 import time
+from pathlib import Path
 
-from awsfailover.keepalived.fifo import FifoReader
+from awsfailover.errors import ConfigError
+from awsfailover.keepalived.fifo import FifoReader, LineHandler
 
-__all__ = ["REOPEN_CHECK", "read_fifo"]
+__all__ = ["REOPEN_CHECK", "open_fifo", "read_fifo"]
 
 REOPEN_CHECK = 1.0  # seconds between checks that the FIFO's path still names our FIFO
+
+
+def open_fifo(path: Path, on_line: LineHandler, lock: threading.RLock) -> FifoReader:
+    try:
+        return FifoReader(path, on_line, lock)
+    except OSError as exc:
+        raise ConfigError(f"agent.fifo: cannot open {path}: {exc}") from exc
 
 
 def read_fifo(reader: FifoReader, stop_fd: int) -> None:

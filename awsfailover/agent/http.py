@@ -74,11 +74,10 @@ def make_http_server(address: str, registry: Any, healthy: Health) -> Any:
 class MetricsServer:
     """The metrics port, served on its own thread; bound later if it is busy at start."""
 
-    def __init__(self, address: str, registry: Any, healthy: Health, stop_fd: int) -> None:
+    def __init__(self, address: str, registry: Any, healthy: Health) -> None:
         self.address = address
         self.registry = registry
         self.healthy = healthy
-        self.stop_fd = stop_fd
         self.server: Any = None
         self._lock = threading.Lock()
         self._closed = False
@@ -103,7 +102,15 @@ class MetricsServer:
             self.server = server
         return True
 
-    def run(self) -> None:
+    @classmethod
+    def bound(cls, address: str, registry: Any, healthy: Health) -> MetricsServer:
+        """Bound now when the port is free (any other bind error is the config's, raised);
+        when it is busy, run() retries."""
+        server = cls(address, registry, healthy)
+        server.bind()
+        return server
+
+    def run(self, stop_fd: int) -> None:
         """Bind (retrying every METRICS_RETRY s while the port is busy), serve until close()."""
         if self.server is None and not self.bind():
             log.warning(
@@ -113,7 +120,7 @@ class MetricsServer:
                 METRICS_RETRY,
             )
             while not self.bind():
-                if select.select([self.stop_fd], [], [], METRICS_RETRY)[0]:
+                if select.select([stop_fd], [], [], METRICS_RETRY)[0]:
                     return
             log.warning("metrics port %s bound at last", self.address)
         with self._lock:
