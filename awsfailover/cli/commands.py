@@ -99,6 +99,9 @@ def keepalived_config(args: argparse.Namespace) -> int:
         text = render(settings, node, command, resolve_config_path(args.config).absolute())
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    from awsfailover.config.cache import keep
+
+    keep(settings, resolve_config_path(args.config))  # the first MASTER hook then skips pydantic
     sys.stdout.write(text)
     return 0
 
@@ -111,10 +114,14 @@ def check_iam(args: argparse.Namespace) -> int:
 
 
 def doctor(args: argparse.Namespace) -> int:
+    from awsfailover.config.cache import keep
     from awsfailover.config.load import load_settings
+    from awsfailover.config.raw import resolve_config_path
     from awsfailover.doctor import run
 
-    return run.run(load_settings(args.config), args.expect_agent)
+    settings = load_settings(args.config)
+    keep(settings, resolve_config_path(args.config))  # the first MASTER hook then skips pydantic
+    return run.run(settings, args.expect_agent)
 
 
 def takeover(args: argparse.Namespace) -> int:

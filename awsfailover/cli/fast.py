@@ -16,7 +16,7 @@ import sys
 __all__ = ["main"]
 
 KINDS = ("INSTANCE", "GROUP")
-STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
+STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED", "MASTER_RX_LOWER_PRI")
 # core.names.NAME_RE, without importing re: [A-Za-z0-9_.:-]{1,64}
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
 
@@ -47,6 +47,8 @@ def notify_args(argv: list[str]) -> tuple[str | None, str, str, str, str | None]
     prio = argv[4] if len(argv) == 5 else None
     if kind not in KINDS or state not in STATES:
         return None
+    if state == "MASTER_RX_LOWER_PRI":  # keepalived.protocol.REASSERT: MASTER again
+        state = "MASTER"
     if not 1 <= len(name) <= 64 or not set(name) <= _NAME_CHARS:
         return None
     if prio not in (None, ""):

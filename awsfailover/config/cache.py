@@ -21,9 +21,9 @@ from pathlib import Path
 
 from awsfailover import __version__
 from awsfailover.config.compact import CompactSettings, FailoverConfig, from_doc, to_doc
-from awsfailover.config.raw import trusted_dir
+from awsfailover.config.raw import CONFIG_ENV, trusted_dir
 
-__all__ = ["CACHE_NAME", "cache_key", "read_cache", "write_cache"]
+__all__ = ["CACHE_NAME", "cache_key", "keep", "read_cache", "write_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ def cache_key(config_path: Path) -> str | None:
     h = hashlib.sha256()
     h.update(f"awsfailover {__version__}\0{config_path.absolute()}\0".encode())
     h.update(data)
-    for name in sorted(k for k in os.environ if k.startswith(ENV_PREFIX)):
+    # AWSFAILOVER_CONFIG only names the file, whose path is above: an operator's shell and
+    # keepalived's environment may differ there and still mean the same settings
+    for name in sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k != CONFIG_ENV):
         h.update(f"\0{name}={os.environ[name]}".encode(errors="surrogateescape"))
     return h.hexdigest()
 
@@ -105,3 +107,18 @@ def write_cache(state_dir: Path, config_path: Path, settings: FailoverConfig) ->
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         log.debug("config cache %s not written: %s", path, exc)
+
+
+def keep(settings: FailoverConfig, config_path: Path) -> None:
+    """After a command validated the config fully (keepalived-config, doctor: what an operator
+    runs on a node before keepalived), keep it where the hook looks first, so that even the
+    first MASTER hook on a fresh node imports no pydantic."""
+    f = settings.failover
+    for d in (f.state_dir, f.fallback_state_dir):
+        try:
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if trusted_dir(d) is None:
+            write_cache(d, config_path, settings)
+            return

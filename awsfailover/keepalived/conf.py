@@ -178,6 +178,10 @@ def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: 
             "    # keepalived appends TYPE NAME STATE PRIORITY. With the agent running, the hook",
             "    # hands over in milliseconds; without it, the hook does the work itself.",
             f"    notify {_quote([*base, 'notify'])}",
+            "    # This MASTER heard a lower-priority one (it took EC2 over while the two could",
+            "    # not hear each other): re-assert at once. keepalived passes no arguments here.",
+            "    notify_master_rx_lower_pri "
+            + _quote([*base, "notify", "INSTANCE", inst.name, "MASTER_RX_LOWER_PRI"]),
             "}",
         ]
     return "\n".join(out) + "\n"

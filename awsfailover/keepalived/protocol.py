@@ -13,13 +13,18 @@ from dataclasses import dataclass
 from awsfailover.core.names import NAME_RE
 
 NOTIFY_TYPES = ("INSTANCE", "GROUP")
-NOTIFY_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
+NOTIFY_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED", "MASTER_RX_LOWER_PRI")
+# keepalived's MASTER_RX_LOWER_PRI: this MASTER heard a lower-priority one, which took over
+# while the two could not hear each other (the keepalived man page names AWS secondary IPs as
+# the case). For EC2 it is MASTER again, a new transition in keepalived's order: re-assert
+# everything now, not at the next reconcile, and never damped as drift.
+REASSERT = {"MASTER_RX_LOWER_PRI": "MASTER"}
 
 # keepalived 2.2 vrrp_notify_fifo: `INSTANCE "VI_1" MASTER 100`; the hand-off adds the hook's
 # fork stamp: `INSTANCE "VI_1" MASTER 100 @<ns>:<pid>`.
 _LINE_RE = re.compile(
     r'^\s*(?P<kind>[A-Za-z]{1,16})\s+(?:"(?P<qname>[^"]{1,64})"|(?P<name>\S{1,64}))'
-    r"\s+(?P<state>[A-Za-z]{1,16})(?:\s+(?P<prio>-?\d{1,6}))?"
+    r"\s+(?P<state>[A-Za-z_]{1,24})(?:\s+(?P<prio>-?\d{1,6}))?"
     r"(?:\s+@(?P<ns>\d{1,20}):(?P<pid>\d{1,12}))?\s*$"
 )
 
@@ -44,6 +49,7 @@ def parse_args(kind: str, name: str, state: str, priority: str | int | None) -> 
         raise ValueError(f"TYPE must be one of {', '.join(NOTIFY_TYPES)}, not {kind[:20]!r}")
     if state not in NOTIFY_STATES:
         raise ValueError(f"STATE must be one of {', '.join(NOTIFY_STATES)}, not {state[:20]!r}")
+    state = REASSERT.get(state, state)
     if not NAME_RE.match(name):
         raise ValueError(f"NAME {name[:70]!r} is not a keepalived instance name")
     prio = None

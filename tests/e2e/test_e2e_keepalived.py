@@ -4,6 +4,8 @@ endpoint ends in, and reports the time from the fault to that state."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -15,6 +17,24 @@ from awsfailover.sim.lab import Lab, LabNode, missing_requirements, sh, wait_for
 
 ADVERT = 1.0
 MASTER_DOWN = 3 * ADVERT  # + skew (256 - priority) / 256 * advert_int
+MASTER_DOWN_100 = MASTER_DOWN + (256 - 100) / 256 * ADVERT  # the backup at priority 100
+FLOOR = (
+    "import botocore.session, botocore.config\n"
+    "botocore.session.get_session().create_client('ec2', endpoint_url='http://127.0.0.1:9',"
+    " config=botocore.config.Config(region_name='eu-north-1',"
+    " retries={'mode': 'standard', 'total_max_attempts': 1}))\n"
+)
+
+
+def client_floor(runs: int = 3) -> float:
+    """Median wall time of a bare interpreter that only builds an EC2 client, as the hook
+    does: the floor of a cold hook on this machine, now."""
+    times = []
+    for _ in range(runs):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", FLOOR], check=True, timeout=60)
+        times.append(time.monotonic() - started)
+    return sorted(times)[len(times) // 2]
 
 
 @pytest.fixture
@@ -62,8 +82,19 @@ def test_pair_master_killed_then_returns(
     lb = lab([150, 100], use_agent=mode == "agent", nopreempt=nopreempt)
     a, b = lb.nodes
     settle(lb, a)
+    floor = client_floor() if mode == "hook" else None
     lb.kill_keepalived(a)
-    report(f"pair[{mode}]", "master killed", *lb.measure(b))
+    converged = report(f"pair[{mode}]", "master killed", *lb.measure(b))
+    if floor is not None:
+        # issue 23: the cold hook alone converges within the master-down interval plus 1.3
+        # times a bare interpreter building the EC2 client, measured now (the hook reads the
+        # config cache keepalived-config left, so even this first MASTER skips pydantic)
+        goal = MASTER_DOWN_100 + 1.3 * floor
+        E2E_TIMINGS.append(
+            f"pair[{mode}]: EC2 converged {converged:.2f}s after the kill; a bare interpreter "
+            f"building the EC2 client {floor:.2f}s; issue 23's goal {goal:.2f}s"
+        )
+        assert converged <= goal, (converged, floor)
     assert lb.masters() == ["n1"]
     lb.start_node(a)
     if nopreempt:
@@ -203,6 +234,36 @@ def test_split_brain_is_damped(lab: Callable[..., Lab]) -> None:
     assert any(f == 1.0 for f in flags), flags
     time.sleep(3)
     assert lb.sim.calls().get("AssignPrivateIpAddresses", 0) == moves, "ping-pong did not stop"
+
+
+def _heal_vrrp(lb: Lab, only_from: LabNode | None = None) -> None:
+    """Undo _cut_vrrp: every path, or only the adverts of `only_from` to its peers."""
+    for node in lb.nodes if only_from is None else [only_from]:
+        for peer in lb.nodes:
+            if peer is not node:
+                sh("ip", "-n", node.ns, "neigh", "del", peer.ip, "dev", "eth0", check=False)
+
+
+@pytest.mark.parametrize("mode", ["agent", "hook"])
+def test_split_brain_heals_the_keepalived_way(lab: Callable[..., Lab], mode: str) -> None:
+    """Issue 19, item 2: the VRRP path is cut, both nodes become MASTER and the lower-priority
+    one takes EC2. The lower one's adverts reach the rightful master again first, so keepalived
+    tells it that it heard a lower priority (MASTER_RX_LOWER_PRI): EC2 is back on it within a
+    second of that advert. The agent reconciles every hour here, so a reconcile cannot be what
+    fixed it. (When the rightful master's advert arrives first instead, the lower one steps
+    down and keepalived says nothing to the rightful master: that case is the reconcile's.)"""
+    lb = lab([150, 100], use_agent=mode == "agent", agent_extra="reconcile_interval = 3600\n")
+    a, b = lb.nodes
+    settle(lb, a)
+    _cut_vrrp(lb)
+    cut = wait_for(lambda: sorted(lb.masters()) == ["n0", "n1"] and lb.converged_on(b), 20)
+    assert cut is not None, f"split brain never put EC2 on {b.name}: masters {lb.masters()}"
+    _heal_vrrp(lb, only_from=b)  # b's next advert (within advert_int) reaches a
+    back = wait_for(lambda: lb.converged_on(a), 20)
+    report(f"heal[{mode}]", "lower master's advert heard (MASTER_RX_LOWER_PRI)", None, back)
+    assert back is not None and back <= ADVERT + 1.0, back
+    _heal_vrrp(lb)
+    settle(lb, a)
 
 
 def test_failovers_complete_within_deadline_under_throttling(lab: Callable[..., Lab]) -> None:

@@ -125,3 +125,17 @@ def test_the_compact_form_is_what_the_validated_settings_say(node_b: Node) -> No
         assert getattr(c.failover, k) == getattr(s.failover, k), k
     with pytest.raises(Exception, match="VI_9"):
         c.instance("VI_9")
+
+
+def test_keepalived_config_leaves_the_cache_for_the_first_master_hook(node_b: Node) -> None:
+    """A fresh node: the operator renders keepalived.conf (a full validation), so even the
+    first MASTER hook, in keepalived's environment, imports no pydantic."""
+    node_b.config.write_text(
+        node_b.config.read_text().replace('interface = "lo"', 'interface = "eth0"')
+    )
+    r = node_b.run("keepalived-config", "--self", "10.0.1.11", "--peer", "10.0.1.10")
+    assert r.code == 0, r.err
+    assert cache_of(node_b).exists()
+    first = master(node_b, {"AWSFAILOVER_CONFIG": str(node_b.config)})
+    assert first.returncode == 0, log(first)
+    assert not used_pydantic(first)

@@ -47,6 +47,7 @@ def config_test(text: str, tmp_path: Path, netns: str) -> None:
         check=False,
     )
     assert test.returncode == 0, test.stdout + test.stderr
+    assert "Unknown keyword" not in test.stdout + test.stderr, test.stdout + test.stderr
 
 
 @pytest.fixture
@@ -78,6 +79,9 @@ def test_rendered_config_passes_keepalived_config_test(
     assert ("nopreempt" in r.out) == ("--nopreempt" in flags)
     # the IPv6 VIP of an IPv4 instance goes to virtual_ipaddress_excluded
     assert "virtual_ipaddress_excluded" in r.out
+    # split-brain heal the keepalived way (issue 19): the rightful master re-asserts at once
+    assert 'notify INSTANCE VI_1 MASTER_RX_LOWER_PRI"' in r.out
+    assert "    notify_master_rx_lower_pri " in r.out
 
 
 def test_two_nic_node_puts_each_instances_vips_on_its_own_interface(
