@@ -21,7 +21,7 @@ from pathlib import Path
 
 from awsfailover import __version__
 from awsfailover.config.compact import CompactSettings, FailoverConfig, from_doc, to_doc
-from awsfailover.config.raw import CONFIG_ENV, trusted_dir
+from awsfailover.config.raw import CONFIG_ENV, trusted_dir, untrusted_owner
 
 __all__ = ["CACHE_NAME", "cache_key", "keep", "read_cache", "write_cache"]
 
@@ -50,13 +50,7 @@ def cache_key(config_path: Path) -> str | None:
 
 def _untrusted_file(fd: int) -> str | None:
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
-    if st.st_uid != os.geteuid():
-        return f"owned by uid {st.st_uid}, not {os.geteuid()}"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
-    return None
+    return "not a regular file" if not stat.S_ISREG(st.st_mode) else untrusted_owner(st)
 
 
 def read_cache(state_dir: Path, config_path: Path) -> CompactSettings | None:

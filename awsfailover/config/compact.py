@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from awsfailover.core.spec import AUTO, EipSpec, InstanceSpec
 from awsfailover.errors import ConfigError
@@ -21,6 +21,7 @@ from awsfailover.errors import ConfigError
 __all__ = [
     "CompactSettings",
     "FailoverConfig",
+    "find_instance",
     "from_doc",
     "to_doc",
 ]
@@ -130,11 +131,19 @@ class CompactSettings:
         return [i.spec for i in self.instances]
 
     def instance(self, name: str) -> CompactInstance:
-        for inst in self.instances:
-            if inst.name == name:
-                return inst
-        known = ", ".join(i.name for i in self.instances) or "none"
-        raise ConfigError(f"unknown instance {name!r} (configured: {known})")
+        return find_instance(self.instances, name)
+
+
+Named = TypeVar("Named", bound=_Instance)
+
+
+def find_instance(instances: Sequence[Named], name: str) -> Named:
+    """The configured instance called name; the one error line every path gives otherwise."""
+    for inst in instances:
+        if inst.name == name:
+            return inst
+    known = ", ".join(i.name for i in instances) or "none"
+    raise ConfigError(f"unknown instance {name!r} (configured: {known})")
 
 
 def to_doc(settings: FailoverConfig) -> dict[str, Any]:

@@ -108,6 +108,11 @@ def trusted_dir(path: Path) -> str | None:
         return exc.strerror or str(exc)
     if not stat.S_ISDIR(st.st_mode):
         return "not a directory (a symlink or a file)"
+    return untrusted_owner(st)
+
+
+def untrusted_owner(st: os.stat_result) -> str | None:
+    """Why a file or directory with this stat may have been written by someone else."""
     if st.st_uid != os.geteuid():
         return f"owned by uid {st.st_uid}, not {os.geteuid()}"
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):

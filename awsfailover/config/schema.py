@@ -41,6 +41,7 @@ from pydantic_settings import (
 )
 
 from awsfailover import defaults
+from awsfailover.config.compact import find_instance
 from awsfailover.config.instance import (
     EipSettings,
     GroupSettings,
@@ -49,7 +50,6 @@ from awsfailover.config.instance import (
     Strict,
 )
 from awsfailover.core.spec import InstanceSpec
-from awsfailover.errors import ConfigError
 
 
 def _absolute(key: str, v: Path | None) -> Path | None:
@@ -283,11 +283,7 @@ class Settings(BaseSettings):
         return self
 
     def instance(self, name: str) -> InstanceSettings:
-        for inst in self.instances:
-            if inst.name == name:
-                return inst
-        known = ", ".join(i.name for i in self.instances) or "none"
-        raise ConfigError(f"unknown instance {name!r} (configured: {known})")
+        return find_instance(self.instances, name)
 
     @property
     def specs(self) -> list[InstanceSpec]:
