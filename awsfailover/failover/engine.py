@@ -151,6 +151,25 @@ class Engine:
     def observe_all(self, instances: list[InstanceSpec], deadline: Deadline) -> dict[str, Observed]:
         return self.observer.observe_all(instances, deadline)
 
+    def _fresh_look(
+        self, inst: InstanceSpec, acted: Plan, deadline: Deadline, outcome: Outcome, known: int
+    ) -> Plan | None:
+        """After acting on warm state failed: was the warm state wrong? Only the actions a
+        fresh look plans differently are worth making (the same call failing again, a denied
+        action, is not); None when there are none, and the errors stand."""
+        fresh, _ = self.plan(inst, deadline)
+        tried = {a.describe() for a in acted.actions}
+        new = tuple(a for a in fresh.actions if a.describe() not in tried)
+        if not new:
+            return None
+        log.warning(
+            "%s: acting on warm state failed (%s); acting on a fresh look",
+            inst.name,
+            "; ".join(outcome.errors[known:]),
+        )
+        del outcome.errors[known:]
+        return Plan(fresh.instance, fresh.eni_id, new)
+
     def _act_first(self, inst: InstanceSpec, max_age: float) -> tuple[Plan, Observed] | None:
         """The plan from warm state, when there is warm state and it asks for something (that
         it says nothing is to be done only a fresh look may say)."""
@@ -178,12 +197,9 @@ class Engine:
         guard: Guard = _no_guard,
         warm_age: float | None = None,
     ) -> Outcome:
-        """Converge inst onto this node; never raises for a partial result, reports it.
-
-        With warm_age (the agent), act first: plan from the last observation younger than
-        warm_age, make the calls at once, and observe only to confirm. The calls are "set"
-        calls (reassign, replace, reassociate) that need no fresh read; knowledge that proves
-        wrong (an error) falls back to observe, plan, act within the same deadline."""
+        """Converge inst onto this node; never raises for a partial result, reports it. With
+        warm_age (the agent) act first: "set" calls planned from the last observation younger
+        than warm_age, then only a confirming look; wrong knowledge falls back to a fresh one."""
         first = self._act_first(inst, warm_age) if warm_age else None
         the_plan, observed = first if first is not None else self.plan(inst, deadline)
         ours = self.eni_of(inst)
@@ -218,16 +234,12 @@ class Engine:
         for round_ in range(1, MAX_ROUNDS + 1):
             known = len(outcome.errors)
             superseded, done = self.moves.execute(inst, the_plan, deadline, counted_guard, outcome)
-            stale = first is not None and round_ == 1 and len(outcome.errors) > known
-            if stale and superseded is None and not deadline.expired():
-                log.warning(
-                    "%s: acting on warm state failed (%s); observing afresh",
-                    inst.name,
-                    "; ".join(outcome.errors[known:]),
-                )
-                del outcome.errors[known:]
-                the_plan, _ = self.plan(inst, deadline)
-                continue
+            failed = first is not None and round_ == 1 and len(outcome.errors) > known
+            if failed and superseded is None and not deadline.expired():
+                retry = self._fresh_look(inst, the_plan, deadline, outcome, known)
+                if retry is not None:
+                    the_plan = retry
+                    continue
             # With an action failed, the ones that succeeded are still confirmed (a slow move
             # must not be reported as not moved); with none failed, the whole plan is.
             want = {i for a in done for i in a.items()} if outcome.errors else None

@@ -113,3 +113,20 @@ def test_an_item_the_warm_state_got_wrong_is_acted_on_at_once(
             "awsfailover_takeover_duration_seconds_sum", {"instance": "VI_1"}
         )
         assert took is not None and took < REPLAN_AFTER, took
+
+
+def test_a_denied_call_on_warm_state_is_not_made_twice(env, tmp_path: Path) -> None:
+    """A permanent error that a fresh look would plan the same way (a denied action) is not
+    knowledge proven wrong: the same calls are not made again."""
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    with Running(make_agent(cfg)) as agent:
+        agent.reconcile()  # warm state
+        sim.set_faults(refuse={"ReplaceRoute": "UnauthorizedOperation"})
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+        assert wait_for(
+            lambda: (
+                sample(agent, "awsfailover_takeovers_total", instance="VI_1", result="partial") == 1
+            )
+        )
+    assert sim.outcomes()["ReplaceRoute:refused"] == 6  # once per route, not twice
