@@ -30,6 +30,7 @@ from awsfailover.agent.metrics import Metrics
 from awsfailover.agent.ordering import Ordering
 from awsfailover.agent.reconcile import reconcile
 from awsfailover.agent.sequences import Sequences
+from awsfailover.agent.sinks.listener import event_sinks
 from awsfailover.agent.startup import AddressSource, detect_startup_state, interface_addresses
 from awsfailover.agent.systemd import Notifier, StatusListener
 from awsfailover.agent.wakeup import Wakeup
@@ -96,14 +97,14 @@ class Agent:
         self.engine_factory = engine_factory
         self.addresses = addresses
         self.engines = EngineHolder(engine_factory(settings, self.metrics))
+        for sink in event_sinks(settings, self.metrics, self.engine.eni_id):
+            self.events.add(sink)  # only appends to its outboxes: never waits on the network
         self.sequences = Sequences(settings.failover)
         self.workers = Workers(self.engines, self.sequences, self.events, self.metrics)
         self.ordering = Ordering(self.sequences, self.workers, self.events)
         self.wakeup = Wakeup()
         self.last_reconcile_ok: float | None = None
-        self.keepalived = KeepalivedGuard(
-            settings.agent.keepalived_pidfile, self.metrics, self.ordering
-        )
+        self.keepalived = KeepalivedGuard(settings.agent, self.metrics, self.ordering)
         self._reconciling: threading.Thread | None = None
         self._health: tuple[bool, str] | None = None
         self._threads: list[threading.Thread] = []
@@ -215,8 +216,7 @@ class Agent:
                     self.reload()
                     self.systemd.ready(f"reloaded: {count(len(self.workers), 'instance')}")
                 if time.monotonic() >= next_reconcile:
-                    # Off the main loop: however slowly EC2 answers, signals are served at
-                    # once. One pass at a time; a tick that finds one running skips.
+                    # beside this loop, one pass at a time: slow EC2 never delays a signal
                     if self._reconciling is None or not self._reconciling.is_alive():
                         self._reconciling = spawn(self._reconcile_pass, "reconcile")
                     next_reconcile = time.monotonic() + self.settings.agent.reconcile_interval
@@ -268,6 +268,7 @@ class Agent:
             self._http.close()
         for t in self._threads:
             t.join(timeout=1.0)
+        self.events.close()  # the sinks' outboxes, bounded
         self.engines.retire()
         self.wakeup.close()
         log.info("agent stopped")

@@ -147,6 +147,13 @@ class Bus:
         with self._lock:
             self._listeners = tuple(x for x in self._listeners if x is not listener)
 
+    def close(self) -> None:
+        """Close every listener that holds something (a sink's outbox), each bounded."""
+        for listener in self._listeners:
+            close = getattr(listener, "close", None)
+            if callable(close):
+                close()
+
     def emit(self, event: Event) -> None:
         for listener in self._listeners:  # a snapshot: add/remove never disturb an emit
             try:

@@ -11,10 +11,10 @@ flight), and nothing is repaired until keepalived reports a state again.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from awsfailover.agent.metrics import Metrics
 from awsfailover.agent.ordering import Ordering
+from awsfailover.config.schema import AgentSettings
 from awsfailover.keepalived.liveness import KeepalivedWatch
 from awsfailover.keepalived.protocol import Transition
 
@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class KeepalivedGuard:
-    def __init__(self, pidfile: Path, metrics: Metrics, ordering: Ordering) -> None:
-        self.watch = KeepalivedWatch(pidfile)
+    def __init__(self, agent: AgentSettings, metrics: Metrics, ordering: Ordering) -> None:
+        self.watch = KeepalivedWatch(agent.keepalived_pidfile)
         self.metrics = metrics
         self.ordering = ordering
         self.up: bool | None = None  # None: not watched yet (keepalived never seen)

@@ -74,6 +74,15 @@ class Metrics:
             ["instance"],
             registry=registry,
         )
+        self.events = {
+            outcome: Counter(
+                f"awsfailover_events_{outcome}_total",
+                f"Events {outcome} by the configured sink (webhook, sns, eventbridge)",
+                ["sink"],
+                registry=registry,
+            )
+            for outcome in ("sent", "failed", "dropped")
+        }
         self.keepalived_up = Gauge(
             "awsfailover_keepalived_up",
             "1 while keepalived's pid file names a running keepalived, 0 once it is gone (the "

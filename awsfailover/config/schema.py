@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "AgentSettings",
     "EipSettings",
+    "EventsSettings",
     "FailoverSettings",
     "GroupSettings",
     "InstanceSettings",
@@ -182,6 +183,63 @@ class AgentSettings(Strict):
         return self.health_max_age or 3 * self.reconcile_interval
 
 
+_SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
+_BUS_RE = re.compile(
+    r"^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$"
+)
+
+
+class EventsSettings(Strict):
+    """Where the agent sends its events (the README's event schema): any subset, or none."""
+
+    webhook_url: str | None = Field(
+        None, description="POST each event as JSON here (http or https)."
+    )
+    webhook_secret_file: Path | None = Field(
+        None,
+        description="A file holding the HMAC-SHA256 key: each POST carries "
+        "X-Awsfailover-Signature: sha256=<hex of the body's HMAC>.",
+    )
+    sns_topic_arn: str | None = Field(None, description="Publish each event to this topic.")
+    eventbridge_bus: str | None = Field(
+        None,
+        description='PutEvents to this bus (name or ARN; "default"): Source "awsfailover", '
+        "DetailType the event's type.",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None:
+            u = urllib.parse.urlsplit(v)
+            if u.scheme not in ("http", "https") or not u.hostname:
+                raise ValueError(f"{v[:80]!r} is not an http(s) URL")
+        return v
+
+    @field_validator("webhook_secret_file")
+    @classmethod
+    def _secret(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        return _absolute(str(info.field_name), v)
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _topic(cls, v: str | None) -> str | None:
+        if v is not None and not _SNS_ARN_RE.match(v):
+            raise ValueError(f"{v[:80]!r} is not an SNS topic ARN")
+        return v
+
+    @field_validator("eventbridge_bus")
+    @classmethod
+    def _bus(cls, v: str | None) -> str | None:
+        if v is not None and not _BUS_RE.match(v):
+            raise ValueError(f"{v[:80]!r} is not an event bus name or ARN")
+        return v
+
+    @property
+    def any(self) -> bool:
+        return any((self.webhook_url, self.sns_topic_arn, self.eventbridge_bus))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AWSFAILOVER_",
@@ -199,6 +257,7 @@ class Settings(BaseSettings):
     group: GroupSettings = Field(default_factory=GroupSettings)  # type: ignore[arg-type]
     failover: FailoverSettings = Field(default_factory=FailoverSettings)  # type: ignore[arg-type]
     agent: AgentSettings = Field(default_factory=AgentSettings)  # type: ignore[arg-type]
+    events: EventsSettings = Field(default_factory=EventsSettings)  # type: ignore[arg-type]
 
     _toml_doc: ClassVar[dict[str, Any] | None] = None
 

@@ -1,0 +1,179 @@
+"""Events to a webhook, Amazon SNS and Amazon EventBridge (issue 20, in part): every event a
+documented JSON object; a signed webhook; SNS and EventBridge through the local endpoint
+(botocore's AWS_ENDPOINT_URL_*); a sink that never answers delays no takeover."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers.agents import Running, make_agent, sample, wait_for, write_config
+
+from awsfailover.keepalived.protocol import Transition
+from awsfailover.sim.world import VIP4, ec2_client, holder
+
+KEY = b"s3cret"
+FIELDS = {"version", "id", "time", "type", "group", "node", "instance"}
+
+
+class Receiver:
+    def __init__(self, answer: bool = True) -> None:
+        self.got: list[tuple[dict[str, Any], str, bytes]] = []
+        self.hold = threading.Event()
+        rec = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if not answer:
+                    rec.hold.wait(60)  # a webhook that never answers
+                    return
+                rec.got.append(
+                    (json.loads(body), self.headers.get("X-Awsfailover-Signature", ""), body)
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def events_cfg(world, tmp_path: Path, extra: str) -> Path:  # type: ignore[no-untyped-def]
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    cfg.write_text(cfg.read_text() + f"\n[events]\n{extra}\n")
+    return cfg
+
+
+def test_the_webhook_gets_signed_events_in_order(env, tmp_path: Path, receiver: Receiver) -> None:
+    _sim, world = env
+    secret = tmp_path / "webhook.secret"
+    secret.write_bytes(KEY + b"\n")
+    cfg = events_cfg(
+        world, tmp_path, f'webhook_url = "{receiver.url}"\nwebhook_secret_file = "{secret}"'
+    )
+    with Running(make_agent(cfg)) as agent:
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "fifo")
+        assert wait_for(lambda: any(d["type"] == "takeover.finished" for d, _s, _b in receiver.got))
+        assert wait_for(lambda: sample(agent, "awsfailover_events_sent_total", sink="webhook") >= 2)
+    types = [d["type"] for d, _s, _b in receiver.got]
+    assert types.index("transition") < types.index("takeover.finished"), types
+    for doc, sig, body in receiver.got:
+        assert set(doc) >= FIELDS, doc
+        assert doc["version"] == 1 and doc["node"] == world.eni_b
+        assert sig == "sha256=" + hmac.new(KEY, body, hashlib.sha256).hexdigest()
+    done = next(d for d, _s, _b in receiver.got if d["type"] == "takeover.finished")
+    assert done["complete"] is True and done["instance"] == "VI_1"
+    assert "vip 10.0.1.100" in done["moved"] and done["mutating_calls"] > 0
+    assert isinstance(done["seconds"], float)
+    trans = next(d for d, _s, _b in receiver.got if d["type"] == "transition")
+    assert (trans["state"], trans["channel"]) == ("MASTER", "fifo")
+
+
+def test_sns_and_eventbridge_through_the_local_endpoint(
+    env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    _sim, world = env
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", world.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", world.endpoint_url)
+    kw = {"region_name": "eu-north-1", "endpoint_url": world.endpoint_url}
+    sns, sqs, events = (boto3.client(s, **kw) for s in ("sns", "sqs", "events"))
+    topic = sns.create_topic(Name="failover")["TopicArn"]
+    queues = {n: sqs.create_queue(QueueName=n)["QueueUrl"] for n in ("from-sns", "from-bus")}
+    arns = {
+        n: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for n, u in queues.items()
+    }
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arns["from-sns"])
+    events.put_rule(Name="all", EventPattern=json.dumps({"source": ["awsfailover"]}))
+    events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": arns["from-bus"]}])
+    cfg = events_cfg(world, tmp_path, f'sns_topic_arn = "{topic}"\neventbridge_bus = "default"')
+
+    def drain(name: str) -> list[dict[str, Any]]:
+        out = []
+        for m in sqs.receive_message(QueueUrl=queues[name], MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            body = json.loads(m["Body"])
+            out.append(json.loads(body["Message"]) if name == "from-sns" else body)
+        return out
+
+    with Running(make_agent(cfg)) as agent:
+        agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "fifo")
+        assert wait_for(lambda: sample(agent, "awsfailover_events_sent_total", sink="sns") >= 2)
+        assert wait_for(
+            lambda: sample(agent, "awsfailover_events_sent_total", sink="eventbridge") >= 2
+        )
+    got_sns: list[dict[str, Any]] = []
+    got_bus: list[dict[str, Any]] = []
+    assert wait_for(lambda: bool(got_sns.extend(drain("from-sns")) or len(got_sns) >= 2))
+    assert wait_for(lambda: bool(got_bus.extend(drain("from-bus")) or len(got_bus) >= 2))
+    assert {"transition", "takeover.finished"} <= {d["type"] for d in got_sns}
+    assert all(set(d) >= FIELDS for d in got_sns)
+    assert {b["detail-type"] for b in got_bus} >= {"transition", "takeover.finished"}
+    assert all(b["source"] == "awsfailover" and set(b["detail"]) >= FIELDS for b in got_bus)
+
+
+def test_a_webhook_that_never_answers_delays_no_takeover(env, tmp_path: Path) -> None:
+    """Side by side in one run: the same takeovers with a dead webhook and with none."""
+    sim, world = env
+    dead = Receiver(answer=False)
+    ec2 = ec2_client(world.endpoint_url)
+    try:
+        times: dict[str, list[float]] = {"none": [], "dead": []}
+        for label, extra in (
+            ("none", ""),
+            ("dead", f'webhook_url = "{dead.url}"'),
+            ("none", ""),
+            ("dead", f'webhook_url = "{dead.url}"'),
+        ):
+            d = tmp_path / f"{label}{len(times[label])}"
+            d.mkdir()
+            sim.reset_calls()
+            cfg = events_cfg(world, d, extra)
+            with Running(make_agent(cfg)) as agent:
+                started = time.monotonic()
+                agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+                assert wait_for(
+                    lambda: holder(ec2, VIP4) == [world.eni_b] and agent.workers["VI_1"].idle()
+                )
+                times[label].append(time.monotonic() - started)
+            # hand everything back for the next round
+            ec2.assign_private_ip_addresses(
+                NetworkInterfaceId=world.eni_a, PrivateIpAddresses=[VIP4], AllowReassignment=True
+            )
+            ec2.unassign_ipv6_addresses(NetworkInterfaceId=world.eni_b, Ipv6Addresses=[world.vip6])
+            ec2.assign_ipv6_addresses(NetworkInterfaceId=world.eni_a, Ipv6Addresses=[world.vip6])
+        ratio = sum(times["dead"]) / sum(times["none"])
+        print(f"takeover with a dead webhook / with none: {ratio:.2f} ({times})")
+        assert ratio < 1.5, times  # a bound for a test; the measured ratio is printed
+    finally:
+        dead.close()
