@@ -121,6 +121,8 @@ def test_a_denied_call_on_warm_state_is_not_made_twice(env, tmp_path: Path) -> N
     sim, world = env
     cfg = write_config(world, world.eni_b, tmp_path, "b")
     with Running(make_agent(cfg)) as agent:
+        # the start-up reconcile (beside the main loop) done: no drift repair races the test
+        assert wait_for(lambda: agent.last_reconcile_ok is not None)
         agent.reconcile()  # warm state
         sim.set_faults(refuse={"ReplaceRoute": "UnauthorizedOperation"})
         agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")

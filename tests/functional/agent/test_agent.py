@@ -251,6 +251,9 @@ def test_permanent_error_fails_fast_with_code(env, tmp_path: Path, caplog):
     caplog.set_level(logging.ERROR, logger="awsfailover")
     logging.getLogger("awsfailover").propagate = True
     with Running(make_agent(cfg)) as agent:
+        # the start-up reconcile runs beside the main loop: let it finish first, or it may see
+        # the partial takeover's routes as drift and repair them (a second attempt, by design)
+        assert wait_for(lambda: agent.last_reconcile_ok is not None)
         agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
         assert wait_for(
             lambda: (
