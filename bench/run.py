@@ -19,6 +19,7 @@ from typing import Any
 
 from agent_figures import ENV, handoff_times
 
+from awsfailover.sim.floor import client_build_seconds
 from awsfailover.sim.server import SimClient, spawn
 from awsfailover.sim.world import (
     PUBLIC_VIP,
@@ -140,7 +141,7 @@ def row1(world: World, tmp: Path) -> tuple[str, dict[str, list[float]]]:
         target = world.eni_b if i % 2 == 0 else world.eni_a
         hook.append(run_cli(cfgs[target], "notify", "INSTANCE", "VI_1", "MASTER", "100"))
         assert holder(ec2, VIP4) == [target]
-        floor.append(client_floor(world.endpoint_url))
+        floor.append(client_build_seconds(world.endpoint_url, ENV))
         back = world.eni_a if target == world.eni_b else world.eni_b
         cli.append(awscli_times(world, tables, back))
         assert holder(ec2, VIP4) == [back]
@@ -154,22 +155,6 @@ def row1(world: World, tmp: Path) -> tuple[str, dict[str, list[float]]]:
         f"awscli / hook = **{ratio:.2f}**; hook / floor = **{median(hook) / median(floor):.2f}** |"
     )
     return text, {"hook cold start": hook, "awscli sequence": cli, "bare EC2 client": floor}
-
-
-FLOOR = (
-    "import botocore.session, botocore.config\n"
-    "botocore.session.get_session().create_client('ec2', endpoint_url={url!r},"
-    " config=botocore.config.Config(region_name='eu-north-1',"
-    " retries={{'mode': 'standard', 'total_max_attempts': 1}}))\n"
-)
-
-
-def client_floor(url: str) -> float:
-    """A bare interpreter that only builds an EC2 client with botocore, as the hook does: what
-    no cold hook can go below."""
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-c", FLOOR.format(url=url)], env=ENV, check=True)
-    return time.monotonic() - started
 
 
 def start_agent(cfg: Path, log: Path) -> subprocess.Popen[bytes]:

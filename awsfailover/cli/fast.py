@@ -61,12 +61,13 @@ def notify_args(argv: list[str]) -> tuple[str | None, str, str, str, str | None]
 
 def hand_off(config: str | None, kind: str, name: str, state: str, prio: str | None) -> bool:
     """Whether a running agent took the transition (then the one log line is written here)."""
+    from awsfailover import defaults  # handoff imports it anyway
     from awsfailover.keepalived import handoff
     from awsfailover.keepalived.stamp import process_stamp
 
     ns, pid = process_stamp()
     line = f'{kind} "{name}" {state}{"" if prio is None else " " + prio} @{ns}:{pid}'
-    path = config or os.environ.get("AWSFAILOVER_CONFIG") or "/etc/awsfailover/config.toml"
+    path = config or os.environ.get(defaults.CONFIG_ENV) or str(defaults.CONFIG_PATH)
     sock, timeout = handoff.socket_settings(path)
     answer = handoff.send(sock, line, timeout)
     if answer is None:

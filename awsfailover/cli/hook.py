@@ -35,10 +35,12 @@ def notify(args: argparse.Namespace) -> int:
         raise ConfigError(f"notify: {exc}") from exc
     log = logging.getLogger("awsfailover.notify")
     config_path = resolve_config_path(args.config)
-    sock, timeout = handoff.agent_settings(config_path)
     # the fast entry may have offered this very line already: one wait for the agent, not two
     line = t.line()
-    answer = None if line in handoff.TRIED else handoff.send(sock, line, timeout)
+    answer = None
+    if line not in handoff.TRIED:
+        sock, timeout = handoff.agent_settings(config_path)
+        answer = handoff.send(sock, line, timeout)
     if answer is not None:
         log.info("%s %s handed to the agent (%s)", t.name, t.state, answer)
         return 0

@@ -134,14 +134,15 @@ def untrusted(path: Path | str) -> str | None:
 
 def send(path: Path | str, line: str, timeout: float) -> str | None:
     """The agent's `OK ...` answer, or None when the hook must do the work itself."""
+    if untrusted(path) is not None:
+        return None
     reply = ask(path, line, timeout)
     return reply if reply is not None and reply.startswith("OK") else None
 
 
 def ask(path: Path | str, line: str, timeout: float) -> str | None:
-    """The agent's one-line answer, or None (no trusted socket, no answer in time)."""
-    if untrusted(path) is not None:
-        return None
+    """The agent's one-line answer, or None when none came in time. The caller has checked
+    the socket with untrusted() (and can say why it would not ask)."""
     end = time.monotonic() + timeout
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

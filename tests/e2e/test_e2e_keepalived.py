@@ -4,8 +4,6 @@ endpoint ends in, and reports the time from the fault to that state."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -13,28 +11,17 @@ import pytest
 from helpers.nodes import need
 from helpers.timings import E2E_TIMINGS
 
+from awsfailover.sim.floor import client_build_seconds
 from awsfailover.sim.lab import Lab, LabNode, missing_requirements, sh, wait_for
 
 ADVERT = 1.0
 MASTER_DOWN = 3 * ADVERT  # + skew (256 - priority) / 256 * advert_int
 MASTER_DOWN_100 = MASTER_DOWN + (256 - 100) / 256 * ADVERT  # the backup at priority 100
-FLOOR = (
-    "import botocore.session, botocore.config\n"
-    "botocore.session.get_session().create_client('ec2', endpoint_url='http://127.0.0.1:9',"
-    " config=botocore.config.Config(region_name='eu-north-1',"
-    " retries={'mode': 'standard', 'total_max_attempts': 1}))\n"
-)
 
 
 def client_floor(runs: int = 3) -> float:
-    """Median wall time of a bare interpreter that only builds an EC2 client, as the hook
-    does: the floor of a cold hook on this machine, now."""
-    times = []
-    for _ in range(runs):
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-c", FLOOR], check=True, timeout=60)
-        times.append(time.monotonic() - started)
-    return sorted(times)[len(times) // 2]
+    """Median of a bare interpreter building the EC2 client: a cold hook's floor, now."""
+    return sorted(client_build_seconds() for _ in range(runs))[runs // 2]
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import json
 import os
 import pwd
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.imports import hook_with_importtime, imported, log_lines
 from helpers.nodes import Node, need
 
 from awsfailover.config.cache import CACHE_NAME
@@ -19,30 +19,15 @@ from awsfailover.sim.world import VIP4, World, holder
 
 
 def master(node: Node, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-X", "importtime", "-m", "awsfailover", "--config", str(node.config)]
-    cmd += ["notify", "INSTANCE", "VI_1", "MASTER", "100"]
-    return subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def imported(res: subprocess.CompletedProcess[str]) -> set[str]:
-    return {
-        x.split("|")[-1].strip() for x in res.stderr.splitlines() if x.startswith("import time:")
-    }
+    return hook_with_importtime(node.config, env=env)
 
 
 def used_pydantic(res: subprocess.CompletedProcess[str]) -> bool:
-    return "pydantic" in imported(res)
+    return "pydantic" in imported(res.stderr)
 
 
 def log(res: subprocess.CompletedProcess[str]) -> str:
-    return "\n".join(x for x in res.stderr.splitlines() if not x.startswith("import time:"))
+    return "\n".join(log_lines(res.stderr))
 
 
 def cache_of(node: Node) -> Path:
@@ -60,7 +45,7 @@ def test_an_unchanged_config_fails_over_without_pydantic(
     assert master(node_a).returncode == 0
     again = master(node_b)
     assert again.returncode == 0, log(again)
-    assert not used_pydantic(again), sorted(m for m in imported(again) if "pydantic" in m)
+    assert not used_pydantic(again), sorted(m for m in imported(again.stderr) if "pydantic" in m)
     assert "converged on" in log(again)
     assert holder(ec2, VIP4) == [world.eni_b]
 

@@ -5,13 +5,12 @@ typing; with none answering, the full command line does the work after one wait,
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 from helpers.agents import Running, make_agent, sample, wait_for, write_config
+from helpers.imports import hook_with_importtime, imported, log_lines
 
 from awsfailover.cli.fast import notify_args
 from awsfailover.keepalived.protocol import parse_args
@@ -20,32 +19,14 @@ from awsfailover.sim.world import VIP4, ec2_client, holder
 HEAVY = ("argparse", "logging", "dataclasses", "typing", "inspect", "awsfailover.cli.main")
 
 
-def notify(cfg: Path, *extra: str, name: str = "VI_1") -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, *extra, "-m", "awsfailover", "--config", str(cfg), "notify"]
-    cmd += ["INSTANCE", name, "MASTER", "100"]
-    return subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def imported(stderr: str) -> set[str]:
-    return {
-        line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import")
-    }
-
-
 def test_the_hand_off_imports_only_what_handing_over_needs(env, tmp_path: Path) -> None:
     _sim, world = env
     cfg = write_config(world, world.eni_b, tmp_path, "b")
     ec2 = ec2_client(world.endpoint_url)
     with Running(make_agent(cfg)) as agent:
-        res = notify(cfg, "-X", "importtime")
+        res = hook_with_importtime(cfg)
         assert res.returncode == 0, res.stderr
-        lines = [x for x in res.stderr.splitlines() if not x.startswith("import time:")]
+        lines = log_lines(res.stderr)
         assert (
             len(lines) == 1
             and " INFO awsfailover.notify: VI_1 MASTER handed to the agent (OK " in lines[0]
