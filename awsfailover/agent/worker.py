@@ -6,6 +6,10 @@ running takeover checks, before every mutating call, that its generation is stil
 and that no hook recorded a newer transition in the shared sequence: the newest transition
 always wins, whichever channel carried it. The worker knows its engine holder, the sequences
 and the event bus; it never holds the agent.
+
+A demoted master's call already sent when keepalived demoted it can land after our takeover
+confirmed (its guard stops its next call, not the one in flight): SETTLE_LOOK after every
+MASTER takeover the worker looks once more, and repairs what such a late call moved.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ __all__ = ["InstanceWorker", "Workers"]
 
 log = logging.getLogger(__name__)
 
+SETTLE_LOOK = 2.0  # seconds: EC2 answers a mutating call in well under that; later is reconcile's
+
 
 class InstanceWorker:
     def __init__(
@@ -59,6 +65,7 @@ class InstanceWorker:
         self.gen = 0
         self.done_gen = 0
         self.repair = False
+        self.settle_at: float | None = None  # when to look once more after a takeover
         self.busy = False
         self.stopping = False
         self.damper = Damper(settings.damping_max_moves, settings.damping_window)
@@ -82,6 +89,7 @@ class InstanceWorker:
             self.gen += 1
             self.role = state
             self.repair = False
+            self.settle_at = None
             was = self.damper.transition()
             self.events.emit(SplitBrainEvent(self.inst.name, "cleared", was_damped=was))
             self.cond.notify_all()
@@ -99,22 +107,41 @@ class InstanceWorker:
             self.cond.notify_all()
 
     def idle(self) -> bool:
+        """Nothing queued, running, or due: a settle look pending is work still to do."""
         with self.cond:
-            return not self.busy and self.gen == self.done_gen and not self.repair
+            return (
+                not self.busy
+                and self.gen == self.done_gen
+                and not self.repair
+                and self.settle_at is None
+            )
+
+    def _wait_for_work(self) -> bool:
+        """Called with cond held; False once stopping."""
+        while not self.stopping and self.gen == self.done_gen and not self.repair:
+            if self.settle_at is None:
+                self.cond.wait()
+            elif (left := self.settle_at - time.monotonic()) > 0:
+                self.cond.wait(left)
+            else:
+                break  # the settle look is due
+        return not self.stopping
 
     def _run(self) -> None:
         while True:
             with self.cond:
-                while not self.stopping and self.gen == self.done_gen and not self.repair:
-                    self.cond.wait()
-                if self.stopping:
+                if not self._wait_for_work():
                     return
                 gen, role, repair = self.gen, self.role, self.repair and self.gen == self.done_gen
+                settle = self.gen == self.done_gen and not self.repair
                 self.repair = False
+                self.settle_at = None
                 self.busy = True
-            reason: Reason = "drift" if repair else "transition"
+            reason: Reason = "drift" if repair or settle else "transition"
             try:
-                if role == "MASTER":
+                if role == "MASTER" and settle:
+                    self._settle(gen)
+                elif role == "MASTER":
                     self._takeover(gen, reason)
             except Exception:  # a worker must survive anything to serve the next transition
                 log.exception("%s: takeover crashed", self.inst.name)
@@ -123,7 +150,27 @@ class InstanceWorker:
                 with self.cond:
                     self.done_gen = max(self.done_gen, gen)
                     self.busy = False
+                    # after keepalived's takeovers only: a repair is not racing a demoted master
+                    if role == "MASTER" and reason == "transition" and self.gen == gen:
+                        self.settle_at = time.monotonic() + SETTLE_LOOK
                     self.cond.notify_all()
+
+    def _settle(self, gen: int) -> None:
+        """The look after a takeover: one observation; a repair only if something moved away."""
+        with self.engines.lease() as engine:
+            try:
+                the_plan, _ = engine.plan(self.inst, Deadline(self.settings.takeover_deadline))
+            except (AwsError, ConfigError) as exc:
+                log.info("%s: settle look failed (%s); reconcile will look", self.inst.name, exc)
+                return
+        if the_plan.converged:
+            return
+        log.warning(
+            "%s: moved away after our takeover (a demoted master's late call?): %s",
+            self.inst.name,
+            "; ".join(a.describe() for a in the_plan.actions),
+        )
+        self._takeover(gen, "drift")
 
     def _guard(self, gen: int) -> Guard:
         seq = self.sequences(self.inst.name)
