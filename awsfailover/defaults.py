@@ -27,7 +27,13 @@ KEEPALIVED_PIDFILE = Path("/run/keepalived.pid")
 HANDOFF_TIMEOUT = 0.5
 HANDOFF_TIMEOUT_MAX = 10.0
 
-MAINTENANCE_FLAG = "maintenance"
+# keepalived's trackers (track_file, vrrp_track_process) read these; both files live in
+# failover.state_dir (root's, 0700: no other user can change what keepalived reads there).
+MAINTENANCE_FLAG = "maintenance"  # "1": this node steps down (FAULT); "0" or absent: eligible
+AGENT_HEALTH_FILE = "agent-health"  # "0": the agent is healthy; "1": it is not (weight -50)
+# The agent's process name (/proc/PID/comm, at most 15 bytes) once it is ready: keepalived's
+# vrrp_track_process follows it through the kernel's process events.
+AGENT_PROCESS_NAME = "awsfailoverd"
 
 # The preflight commands' Describe calls race nothing: a slow API is waited out, not failed.
 DOCTOR_DEADLINE = 60.0  # seconds for all of doctor's probes

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from awsfailover.agent.engines import EngineHolder
-from awsfailover.agent.events import Bus, HealthChanged, InputFailed, Listener
+from awsfailover.agent.events import Bus, InputFailed, Listener
 from awsfailover.agent.fifo_input import open_fifo, read_fifo
 from awsfailover.agent.handoff_server import HandoffServer
-from awsfailover.agent.health import judge_health
+from awsfailover.agent.health import HealthChanges, judge_health
 from awsfailover.agent.http import MetricsServer
 from awsfailover.agent.keepalived_guard import KeepalivedGuard
 from awsfailover.agent.listeners import LogListener, MetricsListener
@@ -33,6 +33,7 @@ from awsfailover.agent.sequences import Sequences
 from awsfailover.agent.sinks.listener import event_sinks
 from awsfailover.agent.startup import AddressSource, detect_startup_state, interface_addresses
 from awsfailover.agent.systemd import Notifier, StatusListener
+from awsfailover.agent.trackers import KeepalivedTrackers
 from awsfailover.agent.wakeup import Wakeup
 from awsfailover.agent.worker import Workers
 from awsfailover.config.load import load_settings
@@ -83,6 +84,7 @@ class Agent:
         engine_factory: EngineFactory = default_engine_factory,
         addresses: AddressSource = interface_addresses,
         listeners: tuple[Listener, ...] = (),
+        process_name: str | None = None,  # the CLI's agent takes keepalived's tracked name
     ) -> None:
         from prometheus_client import CollectorRegistry
 
@@ -92,8 +94,9 @@ class Agent:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.systemd = Notifier()  # a no-op unless systemd gave us NOTIFY_SOCKET
+        self.trackers = KeepalivedTrackers(lambda: self.settings.failover.state_dir, process_name)
         own = (MetricsListener(self.metrics), LogListener(), StatusListener(self.systemd))
-        self.events = Bus((*own, *listeners))
+        self.events = Bus((*own, self.trackers, *listeners))
         self.engine_factory = engine_factory
         self.addresses = addresses
         self.engines = EngineHolder(engine_factory(settings, self.metrics))
@@ -106,7 +109,7 @@ class Agent:
         self.last_reconcile_ok: float | None = None
         self.keepalived = KeepalivedGuard(settings.agent, self.metrics, self.ordering)
         self._reconciling: threading.Thread | None = None
-        self._health: tuple[bool, str] | None = None
+        self._health = HealthChanges()
         self._threads: list[threading.Thread] = []
         self._fifo: FifoReader | None = None
         self._handoff = HandoffServer(
@@ -151,10 +154,8 @@ class Agent:
         )
 
     def _check_health(self) -> None:
-        ok, why = self.healthy()
-        if self._health is None or self._health[0] != ok:
-            self.events.emit(HealthChanged(ok, why))
-        self._health = (ok, why)
+        if (changed := self._health.seen(*self.healthy())) is not None:
+            self.events.emit(changed)
 
     # --- reload --------------------------------------------------------------------------
 
@@ -167,9 +168,7 @@ class Agent:
         except Exception as exc:  # whatever the file holds, the running config stays
             log.error("reload rejected, keeping the running config: %s", exc)
             return False
-        for key in ("fifo", "socket", "metrics_address"):
-            if getattr(new.agent, key) != getattr(self.settings.agent, key):
-                log.warning("reload: agent.%s changed; takes effect at restart", key)
+        _warn_restart_only(self.settings, new)
         # an optimisation, bounded, but off the main loop: a slow EC2 must not delay a signal
         spawn(learn_instance_type, "learn", engine, Deadline(new.agent.takeover_deadline))
         self.engines.swap(engine)
@@ -202,6 +201,7 @@ class Agent:
             self._start()
             next_reconcile = time.monotonic()
             self.ready.set()
+            self.trackers.ready()
             self.systemd.ready(f"ready: {count(len(self.workers), 'instance')}")
             while True:
                 now = time.monotonic()
@@ -270,5 +270,12 @@ class Agent:
             t.join(timeout=1.0)
         self.events.close()  # the sinks' outboxes, bounded
         self.engines.retire()
+        self.trackers.stopped()
         self.wakeup.close()
         log.info("agent stopped")
+
+
+def _warn_restart_only(old: Settings, new: Settings) -> None:
+    for key in ("fifo", "socket", "metrics_address"):
+        if getattr(new.agent, key) != getattr(old.agent, key):
+            log.warning("reload: agent.%s changed; takes effect at restart", key)

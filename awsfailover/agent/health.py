@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import time
 
+from awsfailover.agent.events import HealthChanged
 from awsfailover.keepalived.fifo import FifoReader
 
-__all__ = ["judge_health"]
+__all__ = ["HealthChanges", "judge_health"]
+
+
+class HealthChanges:
+    """The verdicts worth an event: the first, then each flip between healthy and not."""
+
+    def __init__(self) -> None:
+        self.last: tuple[bool, str] | None = None
+
+    def seen(self, ok: bool, why: str) -> HealthChanged | None:
+        flipped = self.last is None or self.last[0] != ok
+        self.last = (ok, why)
+        return HealthChanged(ok, why) if flipped else None
 
 
 def judge_health(

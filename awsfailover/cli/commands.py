@@ -68,7 +68,7 @@ def maintenance(args: argparse.Namespace) -> int:
     try:
         if args.mode == "status":
             flag = checks.operator_flag_path(config)
-            print(f"maintenance {'ON' if flag.exists() else 'OFF'} ({flag})")
+            print(f"maintenance {'ON' if checks.maintenance_on(flag) else 'OFF'} ({flag})")
             return 0
         print(checks.set_maintenance(config, args.mode == "on"))
     except checks.MaintenanceError as exc:
@@ -94,6 +94,7 @@ def keepalived_config(args: argparse.Namespace) -> int:
             nopreempt=args.nopreempt,
             vrid_base=args.vrid,
             script_user=args.script_user,
+            script_checks=args.script_checks,
         )
         command = hook_command(args.executable, sys.argv[0], sys.executable)
         text = render(settings, node, command, resolve_config_path(args.config).absolute())
@@ -141,10 +142,16 @@ def status(args: argparse.Namespace) -> int:
 def agent(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from awsfailover import defaults
     from awsfailover.agent.daemon import Agent
     from awsfailover.config.load import load_settings
 
     settings = load_settings(args.config)
-    a = Agent(settings, config_path=args.config, fifo=Path(args.fifo) if args.fifo else None)
+    a = Agent(
+        settings,
+        config_path=args.config,
+        fifo=Path(args.fifo) if args.fifo else None,
+        process_name=defaults.AGENT_PROCESS_NAME,
+    )
     a.install_signal_handlers()
     return a.run()

@@ -87,6 +87,12 @@ def build() -> argparse.ArgumentParser:
     k.add_argument("--vrid", type=int, default=51, help="first virtual_router_id (51)")
     k.add_argument("--script-user", default="root", help="keepalived script_user (root)")
     k.add_argument("--executable", help="awsfailover path keepalived runs (default: this one)")
+    k.add_argument(
+        "--script-checks",
+        action="store_true",
+        help="vrrp_script checks (a process every 1-2 s) for keepalived without track_file "
+        "and vrrp_track_process",
+    )
 
     m = sub.add_parser("maintenance", help="hand mastership over gracefully (on|off|status)")
     m.add_argument("mode", choices=("on", "off", "status"))

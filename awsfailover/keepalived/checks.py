@@ -1,19 +1,50 @@
-"""Maintenance flag and the keepalived health checks. Standard library only: keepalived runs
-`awsfailover keepalived-check ...` every second or two, so it must start and answer fast.
+"""Maintenance flag and the agent's health, as keepalived reads them. Standard library only:
+keepalived's legacy `vrrp_script` wiring runs `awsfailover keepalived-check ...` every second
+or two, so that path must start and answer fast.
 
-The flag lives in failover.state_dir (tmpfs: a reboot clears it, so a node that comes back is
-eligible again). While it exists, the `awsfailover_maintenance` vrrp_script fails, keepalived
-puts the instance in FAULT, and a MASTER resigns at once (priority 0 advert): the peer takes
-over without waiting for the master-down interval.
+Both are keepalived track files in failover.state_dir (tmpfs: a reboot clears them, so a node
+that comes back is eligible again): a number, read the way keepalived reads it. While the
+maintenance file holds a non-zero number keepalived puts the instance in FAULT, and a MASTER
+resigns at once (priority 0 advert): the peer takes over without waiting for the master-down
+interval. The agent writes its health file; a non-zero value costs the node 50 priority.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from awsfailover import defaults
 from awsfailover.config.raw import RawConfigError, load_raw, raw_state_dirs, read_raw
 from awsfailover.keepalived import handoff
+
+_LEADING_INT = re.compile(r"\s*([-+]?\d+)")
+
+
+def tracker_value(path: Path) -> int:
+    """The number keepalived's track_file reads from path: its leading integer; 0 when the
+    file is missing or starts with anything else (as keepalived reads it)."""
+    try:
+        text = path.read_text(errors="replace")[:64]
+    except OSError:
+        return 0
+    m = _LEADING_INT.match(text)
+    return int(m.group(1)) if m else 0
+
+
+def write_tracker(path: Path, value: int) -> None:
+    """Replace path's number at once (a temporary file renamed over it: keepalived's inotify
+    sees one complete value, never an empty file half-written). Raises OSError."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{value}\n")
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def flag_path(config_path: Path) -> Path:
@@ -47,27 +78,29 @@ def operator_flag_path(config_path: Path) -> Path:
 
 
 def set_maintenance(config_path: Path, on: bool) -> str:
-    """Set or clear the flag where keepalived's check reads it."""
+    """Set or clear the flag where keepalived's tracker (or legacy check) reads it."""
     flag = operator_flag_path(config_path)
-    if on:
-        try:
-            flag.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            flag.write_text("maintenance: keepalived steps this node down\n")
-        except OSError as exc:
-            raise MaintenanceError(f"cannot write {flag}: {exc.strerror or exc}") from None
-        return (
-            f"maintenance ON ({flag}): keepalived's awsfailover_maintenance check now fails; "
-            "a MASTER resigns within one check interval and its peer takes over"
-        )
     try:
-        flag.unlink(missing_ok=True)
+        if on:
+            flag.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if on or flag.exists():
+            write_tracker(flag, 1 if on else 0)
     except OSError as exc:
-        raise MaintenanceError(f"cannot remove {flag}: {exc.strerror or exc}") from None
+        raise MaintenanceError(f"cannot write {flag}: {exc.strerror or exc}") from None
+    if on:
+        return (
+            f"maintenance ON ({flag}): keepalived puts this node's instances in FAULT; "
+            "a MASTER resigns at once and its peer takes over"
+        )
     return f"maintenance OFF ({flag}): this node is eligible for MASTER again"
 
 
+def maintenance_on(flag: Path) -> bool:
+    return tracker_value(flag) != 0
+
+
 def in_maintenance(config_path: Path) -> bool:
-    return flag_path(config_path).exists()
+    return maintenance_on(flag_path(config_path))
 
 
 def agent_healthy(config_path: Path, timeout: float = 1.0) -> tuple[bool, str]:

@@ -23,6 +23,7 @@ class NodeVrrp:
     nopreempt: bool = False
     vrid_base: int = 51
     script_user: str = "root"
+    script_checks: bool = False  # vrrp_script checks, for keepalived without the trackers
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,34 +106,9 @@ def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: 
             "    # The agent reads every transition from this FIFO (agent.fifo).",
             f"    vrrp_notify_fifo {_word(str(fifo))}",
         ]
-    out += [
-        "}",
-        "",
-        "# Fails while `awsfailover maintenance on` is in effect: the instance goes to FAULT and",
-        "# a MASTER resigns at once, so the peer takes over without the master-down delay.",
-        "vrrp_script awsfailover_maintenance {",
-        f"    script {_quote([*base, 'keepalived-check', 'maintenance'])}",
-        "    interval 1",
-        "    timeout 2",
-        "    fall 1",
-        "    rise 1",
-        "}",
-    ]
-    if node.use_agent:
-        out += [
-            "",
-            "# The agent's health, asked on its 0600 socket: a node whose agent is unhealthy is",
-            "# a worse MASTER (the hook still works without it), so it loses priority rather",
-            "# than going to FAULT.",
-            "vrrp_script awsfailover_agent {",
-            f"    script {_quote([*base, 'keepalived-check', 'agent'])}",
-            "    interval 2",
-            "    timeout 2",
-            "    fall 2",
-            "    rise 1",
-            "    weight -50",
-            "}",
-        ]
+    out.append("}")
+    state = settings.failover.state_dir
+    out += _script_checks(base, node) if node.script_checks else _trackers(state, node)
     for i, inst in enumerate(settings.instances):
         out += [
             "",
@@ -170,11 +146,8 @@ def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: 
                     plen = 32 if ipaddress.ip_address(v).version == 4 else 128
                     out.append(f"        {v}/{plen} dev {vip_iface}")
                 out.append("    }")
+        out += _tracking(node)
         out += [
-            "    track_script {",
-            "        awsfailover_maintenance",
-            *(["        awsfailover_agent"] if node.use_agent else []),
-            "    }",
             "    # keepalived appends TYPE NAME STATE PRIORITY. With the agent running, the hook",
             "    # hands over in milliseconds; without it, the hook does the work itself.",
             f"    notify {_quote([*base, 'notify'])}",
@@ -185,3 +158,87 @@ def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: 
             "}",
         ]
     return "\n".join(out) + "\n"
+
+
+def _trackers(state_dir: Path, node: NodeVrrp) -> list[str]:
+    """keepalived's own trackers: inotify on two files, the kernel's process events for the
+    agent. Nothing is started while the node is idle."""
+    maintenance = state_dir / defaults.MAINTENANCE_FLAG
+    out = [
+        "",
+        "# `awsfailover maintenance on` writes 1 here, `off` 0: non-zero puts the instance in",
+        "# FAULT and a MASTER resigns at once, so the peer takes over without the master-down",
+        "# delay. The directory must exist when keepalived starts (packaging/tmpfiles.d).",
+        "track_file awsfailover_maintenance {",
+        f'    file "{_word(str(maintenance))}"',
+        "    weight 0",
+        "    init_file 0",
+        "}",
+    ]
+    if node.use_agent:
+        health = state_dir / defaults.AGENT_HEALTH_FILE
+        out += [
+            "",
+            "# The agent writes 1 here while it is unhealthy, 0 when healthy: a worse MASTER (the",
+            "# hook still works without it), so it costs priority rather than a FAULT.",
+            "track_file awsfailover_agent_health {",
+            f'    file "{_word(str(health))}"',
+            "    weight -50",
+            "    init_file 0",
+            "}",
+            "",
+            "# The agent takes this process name once it is ready; without it, the same -50.",
+            "vrrp_track_process awsfailover_agent {",
+            f"    process {defaults.AGENT_PROCESS_NAME}",
+            "    weight -50",
+            "    quorum 1",
+            "}",
+        ]
+    return out
+
+
+def _script_checks(base: list[str], node: NodeVrrp) -> list[str]:
+    """The vrrp_script wiring (--script-checks): a process every second or two."""
+    out = [
+        "",
+        "# Fails while `awsfailover maintenance on` is in effect: the instance goes to FAULT and",
+        "# a MASTER resigns at once, so the peer takes over without the master-down delay.",
+        "vrrp_script awsfailover_maintenance {",
+        f"    script {_quote([*base, 'keepalived-check', 'maintenance'])}",
+        "    interval 1",
+        "    timeout 2",
+        "    fall 1",
+        "    rise 1",
+        "}",
+    ]
+    if node.use_agent:
+        out += [
+            "",
+            "# The agent's health, asked on its 0600 socket: a node whose agent is unhealthy is",
+            "# a worse MASTER (the hook still works without it), so it loses priority rather",
+            "# than going to FAULT.",
+            "vrrp_script awsfailover_agent {",
+            f"    script {_quote([*base, 'keepalived-check', 'agent'])}",
+            "    interval 2",
+            "    timeout 2",
+            "    fall 2",
+            "    rise 1",
+            "    weight -50",
+            "}",
+        ]
+    return out
+
+
+def _tracking(node: NodeVrrp) -> list[str]:
+    if node.script_checks:
+        return [
+            "    track_script {",
+            "        awsfailover_maintenance",
+            *(["        awsfailover_agent"] if node.use_agent else []),
+            "    }",
+        ]
+    files = ["awsfailover_maintenance", *(["awsfailover_agent_health"] if node.use_agent else [])]
+    out = ["    track_file {", *(f"        {f}" for f in files), "    }"]
+    if node.use_agent:
+        out += ["    track_process {", "        awsfailover_agent", "    }"]
+    return out

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from awsfailover import defaults
 from awsfailover.sim.server import SimClient, spawn
 from awsfailover.sim.world import (
     PUBLIC_VIP,
@@ -36,6 +37,13 @@ from awsfailover.sim.world import (
 )
 
 ROOT_DIR = Path("/run/awsfailover-lab")  # root-owned: keepalived's script security accepts it
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -209,6 +217,9 @@ class Lab:
         for i, prio in enumerate(priorities):
             node_dir = self.dir / f"n{i}"
             node_dir.mkdir(mode=0o700)
+            # the state_dir, before keepalived starts (tmpfiles.d's job on an appliance):
+            # keepalived drops a track file whose directory does not exist yet
+            (node_dir / "run").mkdir(mode=0o700)
             node = LabNode(
                 name=f"n{i}",
                 ns=f"af{self.tag}n{i}",
@@ -287,6 +298,10 @@ class Lab:
                 start_new_session=True,
             )
             wait_for((node.dir / "agent.sock").exists, 30)
+            # keepalived in a namespace gets no process events, only its start-up scan of
+            # /proc: start it once the agent has taken its tracked name (it does when ready)
+            comm = Path(f"/proc/{node.agent.pid}/comm")
+            wait_for(lambda: _read(comm) == defaults.AGENT_PROCESS_NAME, 30)
         d = node.dir
         node.keepalived = subprocess.Popen(
             [

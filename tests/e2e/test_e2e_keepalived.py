@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from urllib.parse import urlparse
 
 import pytest
 from helpers.nodes import need
@@ -112,6 +113,30 @@ def test_an_agent_outliving_its_keepalived_does_not_pull_ec2_back(
         assert lb.converged_on(b), "the orphaned agent pulled EC2 back"
         time.sleep(0.5)
     assert a.agent is not None and a.agent.poll() is None  # it was running all along
+
+
+def test_an_unhealthy_agent_hands_mastership_over(lab: Callable[..., Lab]) -> None:
+    """Issue 19: the agent's health reaches keepalived through its track file, with no
+    process started per check. The master's agent loses EC2 (a blackhole route to the
+    endpoint in its namespace), writes 1, keepalived takes 50 off its priority (150 -> 100,
+    below the peer's 120) and the peer takes over EC2; healthy again, the master preempts
+    back. The file is root's, in the node's state_dir."""
+    lb = lab([150, 120], use_agent=True, agent_extra="reconcile_interval = 1\n")
+    a, b = lb.nodes
+    settle(lb, a)
+    endpoint = f"{urlparse(lb.url).hostname}/32"
+    health = a.dir / "run" / "agent-health"
+    assert health.read_text() == "0\n"
+    sh("ip", "-n", a.ns, "route", "add", "blackhole", endpoint)
+    try:
+        master, converged = lb.measure(b, timeout=60)
+        report("health", "master's agent lost EC2 (health file 1)", master, converged)
+        assert health.read_text() == "1\n"
+    finally:
+        sh("ip", "-n", a.ns, "route", "del", "blackhole", endpoint)
+    report("health", "its agent healthy again (health file 0)", *lb.measure(a, timeout=60))
+    assert health.read_text() == "0\n"
+    settle(lb, a)
 
 
 def test_public_gateway_pair_moves_the_eip_on_a_kill_and_a_return(

@@ -44,13 +44,57 @@ def test_hook_only_node() -> None:
     assert "    unicast_src_ip 10.0.1.10\n    unicast_peer {\n        10.0.1.11\n    }\n" in text
 
 
-def test_agent_node_gets_the_fifo_and_its_health_check() -> None:
+def test_agent_node_gets_the_fifo_and_keepalived_s_own_trackers() -> None:
+    """Issue 19: nothing started per second; keepalived watches two files and a process."""
     node = NodeVrrp("10.0.1.10", ("10.0.1.11",), use_agent=True, advert_int=0.2)
     text = render(settings(fifo="/run/awsfailover/notify.fifo"), node, CMD, CFG)
     assert "    vrrp_notify_fifo /run/awsfailover/notify.fifo\n" in text
-    assert "vrrp_script awsfailover_agent {" in text and "    weight -50\n" in text
-    assert "        awsfailover_maintenance\n        awsfailover_agent\n" in text
+    assert "vrrp_script" not in text and "keepalived-check" not in text
+    assert (
+        "track_file awsfailover_maintenance {\n"
+        '    file "/run/awsfailover/maintenance"\n    weight 0\n    init_file 0\n}\n'
+    ) in text
+    assert (
+        "track_file awsfailover_agent_health {\n"
+        '    file "/run/awsfailover/agent-health"\n    weight -50\n    init_file 0\n}\n'
+    ) in text
+    assert (
+        "vrrp_track_process awsfailover_agent {\n    process awsfailoverd\n    weight -50\n"
+    ) in text
+    for inst_block in text.split("vrrp_instance ")[1:]:
+        assert (
+            "    track_file {\n        awsfailover_maintenance\n        awsfailover_agent_health\n"
+            "    }\n    track_process {\n        awsfailover_agent\n    }\n"
+        ) in inst_block
     assert "    advert_int 0.2\n    version 3" in text
+
+
+def test_hook_only_node_tracks_the_maintenance_file_only() -> None:
+    text = render(settings(), NodeVrrp("10.0.1.10", ("10.0.1.11",)), CMD, CFG)
+    assert "    track_file {\n        awsfailover_maintenance\n    }\n" in text
+    assert "agent_health" not in text and "track_process" not in text
+
+
+def test_the_trackers_follow_the_configured_state_dir() -> None:
+    s = settings()
+    s = s.model_copy(
+        update={"failover": s.failover.model_copy(update={"state_dir": Path("/var/lib/af-state")})}
+    )
+    text = render(s, NodeVrrp("10.0.1.10", ("10.0.1.11",), use_agent=True), CMD, CFG)
+    assert 'file "/var/lib/af-state/maintenance"' in text
+    assert 'file "/var/lib/af-state/agent-health"' in text
+
+
+def test_script_checks_keep_the_vrrp_script_wiring() -> None:
+    """--script-checks: for keepalived builds without track_file or vrrp_track_process."""
+    node = NodeVrrp("10.0.1.10", ("10.0.1.11",), use_agent=True, script_checks=True)
+    text = render(settings(), node, CMD, CFG)
+    assert "track_file" not in text and "track_process" not in text
+    assert "vrrp_script awsfailover_agent {" in text and "    weight -50\n" in text
+    assert "keepalived-check maintenance" in text
+    assert (
+        "    track_script {\n        awsfailover_maintenance\n        awsfailover_agent\n" in text
+    )
 
 
 @pytest.mark.parametrize(

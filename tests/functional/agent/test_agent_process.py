@@ -148,3 +148,28 @@ def test_200_random_transitions_end_on_the_last_master(env, tmp_path: Path):
             for ag in by.values()
         )
         assert superseded > 0
+
+
+def test_the_agent_feeds_keepalived_s_trackers(env, tmp_path: Path):
+    """Issue 19: once ready the agent's process is named awsfailoverd (vrrp_track_process),
+    and its health file says 0 while healthy, 1 while not; a stopping agent leaves 0 (its
+    absence is the process tracker's to report)."""
+    sim, world = env
+    cfg = write_config(world, world.eni_b, tmp_path, "b")
+    cfg.write_text(cfg.read_text().replace("reconcile_interval = 30", "reconcile_interval = 1"))
+    health = tmp_path / "b" / "run" / "agent-health"
+    fifo, log = tmp_path / "fifo", tmp_path / "agent.log"
+    proc = start_agent(cfg, fifo, log)
+    comm = Path(f"/proc/{proc.pid}/comm")
+    try:
+        assert wait_for(lambda: comm.read_text().strip() == "awsfailoverd", timeout=20)
+        assert "agent up" in log.read_text()  # named only once ready
+        assert wait_for(lambda: health.exists() and health.read_text() == "0\n", timeout=20)
+        sim.set_faults(error_rate=1.0)  # EC2 answers nothing but errors: unhealthy
+        assert wait_for(lambda: health.read_text() == "1\n", timeout=20), log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        sim.set_faults()
+    assert health.read_text() == "0\n"

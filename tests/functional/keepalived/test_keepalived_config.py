@@ -63,8 +63,9 @@ def node(world: World, tmp_path: Path) -> Node:
         [],
         ["--use-agent"],
         ["--nopreempt", "--priority", "150", "--advert-int", "0.5", "--peer", "10.0.1.12"],
+        ["--use-agent", "--script-checks"],
     ],
-    ids=["hook", "agent", "nopreempt-three-nodes"],
+    ids=["hook", "agent", "nopreempt-three-nodes", "agent-script-checks"],
 )
 def test_rendered_config_passes_keepalived_config_test(
     node: Node, tmp_path: Path, netns: str, flags: list[str]
@@ -82,6 +83,13 @@ def test_rendered_config_passes_keepalived_config_test(
     # split-brain heal the keepalived way (issue 19): the rightful master re-asserts at once
     assert 'notify INSTANCE VI_1 MASTER_RX_LOWER_PRI"' in r.out
     assert "    notify_master_rx_lower_pri " in r.out
+    # issue 19: keepalived's own trackers unless --script-checks; none starts a process
+    native = "--script-checks" not in flags
+    assert ("track_file awsfailover_maintenance {" in r.out) == native
+    assert ("vrrp_track_process awsfailover_agent {" in r.out) == (
+        native and "--use-agent" in flags
+    )
+    assert ("keepalived-check" in r.out) == (not native)
 
 
 def test_two_nic_node_puts_each_instances_vips_on_its_own_interface(
@@ -121,15 +129,23 @@ def test_bad_arguments_are_refused(node: Node, args: list[str], message: str) ->
     assert message in r.err
 
 
-def test_maintenance_flag_drives_the_check(node: Node) -> None:
+def test_maintenance_flag_drives_the_tracker_and_the_check(node: Node) -> None:
+    flag = node.dir / "run" / "maintenance"
     assert node.run("keepalived-check", "maintenance").code == 0
     on = node.run("maintenance", "on")
     assert on.code == 0
     assert "maintenance ON" in on.out
+    assert flag.read_text() == "1\n"  # keepalived's track_file: non-zero is FAULT
     assert node.run("keepalived-check", "maintenance").code == 1
     assert "ON" in node.run("maintenance", "status").out
     assert node.run("maintenance", "off").code == 0
+    assert flag.read_text() == "0\n"
     assert node.run("keepalived-check", "maintenance").code == 0
+    assert "OFF" in node.run("maintenance", "status").out
+    # read as keepalived reads it: a leading number, anything else is 0
+    for text, on_ in (("  7 x\n", True), ("-1\n", True), ("maintenance: old text\n", False)):
+        flag.write_text(text)
+        assert node.run("keepalived-check", "maintenance").code == (1 if on_ else 0), text
 
 
 def test_agent_check_fails_without_an_agent(node: Node) -> None:
