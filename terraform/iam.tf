@@ -70,6 +70,25 @@ data "aws_iam_policy_document" "awsfailover" {
     }
   }
 
+  # The agent's events ([events]): the configured topic and bus only.
+  dynamic "statement" {
+    for_each = var.event_sns_topic_arn == null ? [] : [1]
+    content {
+      sid       = "PublishEventsToTopic"
+      actions   = ["sns:Publish"]
+      resources = [var.event_sns_topic_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.event_bus == null ? [] : [1]
+    content {
+      sid       = "PutEventsOnBus"
+      actions   = ["events:PutEvents"]
+      resources = [local.event_bus_arn]
+    }
+  }
+
   statement {
     sid       = "PreflightSelfCheck"
     actions   = ["iam:GetRole", "iam:SimulatePrincipalPolicy"]

@@ -42,7 +42,11 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   role_name = "${var.name}-awsfailover"
   arn_ec2   = "arn:${local.partition}:ec2:${local.region}:${local.account}"
-  tags      = merge(var.tags, { "awsfailover-group" = var.name })
+  # PutEvents is authorised on the bus's ARN; a bare name is this account's bus
+  event_bus_arn = var.event_bus == null ? null : (
+    startswith(var.event_bus, "arn:") ? var.event_bus : "arn:${local.partition}:events:${local.region}:${local.account}:event-bus/${var.event_bus}"
+  )
+  tags = merge(var.tags, { "awsfailover-group" = var.name })
 }
 
 resource "aws_security_group" "vrrp" {

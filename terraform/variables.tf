@@ -169,6 +169,28 @@ variable "role_path" {
   }
 }
 
+variable "event_sns_topic_arn" {
+  description = "SNS topic the agent publishes its events to ([events] sns_topic_arn): rendered into the node configs and granted sns:Publish on it alone; null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.event_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.event_sns_topic_arn))
+    error_message = "event_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "event_bus" {
+  description = "EventBridge bus (name or ARN) the agent puts its events on ([events] eventbridge_bus): rendered into the node configs and granted events:PutEvents on it alone; null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.event_bus == null || can(regex("^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$", var.event_bus))
+    error_message = "event_bus must be an event bus name or ARN."
+  }
+}
+
 variable "endpoint_url" {
   description = "EC2 endpoint written into the rendered awsfailover config (a VPC interface endpoint); null for the default."
   type        = string

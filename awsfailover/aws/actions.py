@@ -13,8 +13,11 @@ from typing import Literal
 __all__ = ["ACTIONS", "Action", "Need", "names", "probe_actions"]
 
 # describe: the engine's and doctor's reads, always; describe-eip: only with Elastic IPs;
-# ipv4/ipv6/route/eip: the moves, on the group's resources; self-check: check-iam on itself.
-Need = Literal["describe", "describe-eip", "ipv4", "ipv6", "route", "eip", "self-check"]
+# ipv4/ipv6/route/eip: the moves, on the group's resources; self-check: check-iam on itself;
+# sns/eventbridge: the agent's events ([events]), on the configured topic and bus only.
+Need = Literal[
+    "describe", "describe-eip", "ipv4", "ipv6", "route", "eip", "self-check", "sns", "eventbridge"
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("ec2:AssociateAddress", "eip"),
     Action("iam:GetRole", "self-check"),
     Action("iam:SimulatePrincipalPolicy", "self-check"),
+    Action("sns:Publish", "sns"),
+    Action("events:PutEvents", "eventbridge"),
 )
 
 

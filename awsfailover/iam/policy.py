@@ -24,6 +24,8 @@ IPV6_ACTIONS = names("ipv6")
 ROUTE_ACTIONS = names("route")
 EIP_ACTIONS = names("eip")
 SELF_CHECK_ACTIONS = names("self-check")
+SNS_ACTIONS = names("sns")
+EVENTBRIDGE_ACTIONS = names("eventbridge")
 
 SID_DESCRIBE = "ObserveNetworkState"
 SID_IPV4 = "MoveIpv4VipsBetweenGroupEnis"
@@ -32,9 +34,14 @@ SID_ROUTES = "SteerRoutesToGroupEnis"
 SID_EIP = "ReassociateElasticIpsToGroupEnis"
 SID_EIP_ENI = "ReassociateElasticIpsToTaggedEnis"
 SID_SELF_CHECK = "PreflightSelfCheck"
+SID_SNS = "PublishEventsToTopic"
+SID_EVENTBRIDGE = "PutEventsOnBus"
 
 _TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _ROLE_RE = re.compile(r"^(/[\w+=,.@-]+)*/?[\w+=,.@-]{1,64}$")
+_SNS_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$")
+_BUS_NAME_RE = re.compile(r"^[\w.\-/]{1,256}$")
+_BUS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\w.\-/]{1,256}$")
 
 
 def partition_of(region: str) -> str:
@@ -60,6 +67,8 @@ class Scope:
     tag: tuple[str, str] | None = None
     role: str | None = None
     eips: tuple[str, ...] = ()  # allocation ids
+    sns_topic: str | None = None  # [events] sns_topic_arn
+    event_bus: str | None = None  # [events] eventbridge_bus: a name or an ARN
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,6 +87,11 @@ class Scope:
             problems.append(f"tag key {self.tag[0]!r} is not a valid tag key")
         if self.role is not None and not _ROLE_RE.match(self.role):
             problems.append(f"role {self.role!r} is not a role name (optionally /path/name)")
+        if self.sns_topic is not None and not _SNS_RE.match(self.sns_topic):
+            problems.append(f"{self.sns_topic[:80]!r} is not an SNS topic ARN")
+        bus = self.event_bus
+        if bus is not None and not (_BUS_ARN_RE.match(bus) or _BUS_NAME_RE.match(bus)):
+            problems.append(f"{bus[:80]!r} is not an event bus name or ARN")
         if (self.ipv4 or self.ipv6 or self.eips) and not self.enis and self.tag is None:
             problems.append(
                 "VIPs or Elastic IPs are configured but no group ENI is known (group.enis, --eni)"
@@ -97,6 +111,14 @@ class Scope:
 
     def route_table_arn(self, rtb: str) -> str:
         return f"arn:{self.partition}:ec2:{self.region}:{self.account}:route-table/{rtb}"
+
+    def event_bus_arn(self) -> str:
+        """PutEvents is authorised on the bus's ARN; a bare name is this account's bus."""
+        assert self.event_bus is not None
+        if self.event_bus.startswith("arn:"):
+            return self.event_bus
+        bus = self.event_bus
+        return f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/{bus}"
 
     def role_arn(self) -> str:
         assert self.role is not None
@@ -137,6 +159,10 @@ def requirements(scope: Scope, *, self_check: bool = True) -> list[Requirement]:
         out += [Requirement(SID_EIP, a, scope.eni_arn(e)) for a in EIP_ACTIONS for e in enis]
     if self_check and scope.role is not None:
         out += [Requirement(SID_SELF_CHECK, a, scope.role_arn()) for a in SELF_CHECK_ACTIONS]
+    if scope.sns_topic is not None:
+        out += [Requirement(SID_SNS, a, scope.sns_topic) for a in SNS_ACTIONS]
+    if scope.event_bus is not None:
+        out += [Requirement(SID_EVENTBRIDGE, a, scope.event_bus_arn()) for a in EVENTBRIDGE_ACTIONS]
     return out
 
 
@@ -171,7 +197,8 @@ def build(scope: Scope) -> dict[str, Any]:
     for req in requirements(scope):
         by_sid.setdefault(req.sid, []).append(req)
     statements = []
-    for sid in (SID_DESCRIBE, SID_IPV4, SID_IPV6, SID_ROUTES, SID_EIP, SID_SELF_CHECK):
+    order = (SID_DESCRIBE, SID_IPV4, SID_IPV6, SID_ROUTES, SID_EIP, SID_SELF_CHECK)
+    for sid in (*order, SID_SNS, SID_EVENTBRIDGE):
         tagged = scope.tag is not None and sid in (SID_IPV4, SID_IPV6)
         if tagged and ((sid == SID_IPV4 and scope.ipv4) or (sid == SID_IPV6 and scope.ipv6)):
             acts = IPV4_ACTIONS if sid == SID_IPV4 else IPV6_ACTIONS

@@ -75,6 +75,8 @@ def group_scope(
             tag=tag if tag is not None else settings.group.tag,
             role=role,
             eips=tuple(sorted({e.allocation_id for i in settings.instances for e in i.eips})),
+            sns_topic=settings.events.sns_topic_arn,
+            event_bus=settings.events.eventbridge_bus,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc

@@ -248,6 +248,7 @@ provider "aws" {{
   endpoints {{
     ec2 = "{url}"
     iam = "{url}"
+    sns = "{url}"
     sts = "{url}"
   }}
 }}

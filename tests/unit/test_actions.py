@@ -27,6 +27,9 @@ def test_every_call_the_aws_package_makes_is_listed() -> None:
             for m in re.findall(r"\b(?:c|client|self\.client|self\.iam)\.([a-z0-9_]+)\(", text)
         }
         called |= set(re.findall(r'call_once\(\s*"([A-Za-z]+)"', text))
+    # the agent's event senders (SNS, EventBridge) hold their client in a one-item list
+    senders = (ROOT / "awsfailover" / "agent" / "sinks" / "senders.py").read_text()
+    called |= {camel(m) for m in re.findall(r"\bclient\[0\]\.([a-z0-9_]+)\(", senders)}
     listed = {a.name.split(":", 1)[1] for a in ACTIONS}
     assert called - FREE <= listed, sorted(called - FREE - listed)
     # and nothing is listed that nothing calls
@@ -40,6 +43,6 @@ def test_every_read_has_a_dry_run() -> None:
 
 def test_the_terraform_role_grants_exactly_the_list() -> None:
     text = (ROOT / "terraform" / "iam.tf").read_text()
-    granted = set(re.findall(r'"((?:ec2|iam):[A-Za-z0-9]+)"', text))
+    granted = set(re.findall(r'"((?:ec2|iam|sns|events):[A-Za-z0-9]+)"', text))
     # the module's role carries the self-check statement too (iam-policy --role)
     assert granted == {a.name for a in ACTIONS}

@@ -20,5 +20,14 @@ module "failover" {
     clients-a = { subnet_ids = [var.client_subnet_ids[0]] }
     clients-b = { subnet_ids = [var.client_subnet_ids[1]] }
   }
-  tags = { Example = "connector-pair" }
+  # the agent's events: an SNS topic and the account's default EventBridge bus
+  event_sns_topic_arn = aws_sns_topic.events.arn
+  event_bus           = "default"
+  tags                = { Example = "connector-pair" }
+}
+
+resource "aws_sns_topic" "events" {
+  name              = "awsfailover-connector-events"
+  kms_master_key_id = "alias/aws/sns"
+  tags              = { Example = "connector-pair" }
 }

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from helpers.iam import role_env
 from helpers.nodes import Node
@@ -197,5 +198,35 @@ def test_eip_statement_removed_is_named(sim: SimClient, world: World, tmp_path: 
     removed = next(s for s in policy["Statement"] if s["Sid"] == "ReassociateElasticIpsToGroupEnis")
     policy["Statement"].remove(removed)
     r = node.run("check-iam", env=role_env(sim.url, json.dumps(policy)))
+    assert r.code == 1, r.out + r.err
+    assert denied(r.out) == pairs(removed)
+
+
+EVENTS = (
+    f'[events]\nsns_topic_arn = "arn:aws:sns:{REGION}:{ACCOUNT}:awsfailover-events"\n'
+    'eventbridge_bus = "default"\n'
+)
+
+
+@pytest.mark.parametrize("sid", ["PublishEventsToTopic", "PutEventsOnBus"])
+def test_event_grants_are_simulated_and_a_missing_one_is_named(
+    sim: SimClient, world: World, tmp_path: Path, sid: str
+) -> None:
+    """Issue 20: with [events], check-iam simulates sns:Publish on the topic and
+    events:PutEvents on the bus; without the statement it names exactly that grant."""
+    node = Node(world, world.eni_b, tmp_path, "b", extra=group_extra(world) + EVENTS)
+    policy = generated(node)
+    env = role_env(sim.url, json.dumps(policy))
+    ok = node.run("check-iam", env=env)
+    assert ok.code == 0, ok.out + ok.err
+    simulated = {(a, res) for a, res, check, _r in rows(ok.out) if check == "simulate"}
+    removed = next(s for s in policy["Statement"] if s["Sid"] == sid)
+    assert pairs(removed) <= simulated
+    policy["Statement"].remove(removed)
+    iam = boto3.client("iam", endpoint_url=sim.url, region_name=REGION)
+    iam.put_role_policy(
+        RoleName="awsfailover", PolicyName="awsfailover", PolicyDocument=json.dumps(policy)
+    )
+    r = node.run("check-iam", env=env)
     assert r.code == 1, r.out + r.err
     assert denied(r.out) == pairs(removed)

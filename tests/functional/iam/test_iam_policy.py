@@ -234,3 +234,65 @@ def test_render_is_stable_json() -> None:
     scope = Scope("eu-west-1", ACCT, (ENI_A,), (RTB_1,), ipv4=True)
     assert json.loads(render(build(scope))) == build(scope)
     assert render(build(scope)).endswith("}\n")
+
+
+def test_events_get_publish_on_the_topic_and_put_events_on_the_bus_only() -> None:
+    """Issue 20: the agent's [events] sinks are granted on the configured topic and bus, each
+    in its own statement (one statement would grant sns:Publish on the bus ARN too)."""
+    topic = f"arn:aws:sns:eu-west-1:{ACCT}:awsfailover-events"
+    scope = Scope("eu-west-1", ACCT, (ENI_A,), (), ipv4=True, sns_topic=topic, event_bus="ops")
+    statements = build(scope)["Statement"]
+    assert statements[-2:] == [
+        {
+            "Sid": "PublishEventsToTopic",
+            "Effect": "Allow",
+            "Action": ["sns:Publish"],
+            "Resource": [topic],
+        },
+        {
+            "Sid": "PutEventsOnBus",
+            "Effect": "Allow",
+            "Action": ["events:PutEvents"],
+            "Resource": [f"arn:aws:events:eu-west-1:{ACCT}:event-bus/ops"],
+        },
+    ]
+    bus = f"arn:aws-cn:events:cn-north-1:{ACCT}:event-bus/default"
+    scoped = Scope("cn-north-1", ACCT, (ENI_A,), (), ipv4=True, event_bus=bus)
+    assert build(scoped)["Statement"][-1]["Resource"] == [bus]
+    without = build(Scope("eu-west-1", ACCT, (ENI_A,), (), ipv4=True))["Statement"]
+    assert not [s for s in without if s["Sid"] in ("PublishEventsToTopic", "PutEventsOnBus")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sns_topic": "arn:aws:sqs:eu-west-1:111122223333:q"}, "not an SNS topic ARN"),
+        ({"event_bus": "bad bus name"}, "not an event bus name or ARN"),
+    ],
+)
+def test_event_targets_are_checked(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Scope("eu-west-1", ACCT, (ENI_A,), (), ipv4=True, **kwargs)
+
+
+def test_iam_policy_reads_the_events_section(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        'region = "eu-west-1"\n[node]\neni_id = "' + ENI_A + '"\n'
+        f'[group]\nenis = ["{ENI_A}", "{ENI_B}"]\naccount_id = "{ACCT}"\n'
+        f'[events]\nsns_topic_arn = "arn:aws:sns:eu-west-1:{ACCT}:t"\n'
+        'eventbridge_bus = "default"\n'
+        '[[instances]]\nname = "VI_1"\nvips = ["10.0.1.100"]\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "awsfailover", "--config", str(cfg), "iam-policy"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    sids = {s["Sid"]: s for s in json.loads(r.stdout)["Statement"]}
+    assert sids["PublishEventsToTopic"]["Resource"] == [f"arn:aws:sns:eu-west-1:{ACCT}:t"]
+    assert sids["PutEventsOnBus"]["Resource"] == [
+        f"arn:aws:events:eu-west-1:{ACCT}:event-bus/default"
+    ]
