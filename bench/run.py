@@ -1,7 +1,8 @@
 """`make bench`: each row a ratio measured side by side in one run, on the local endpoint.
 
 Writes bench/results.md (the table) and bench/results.png (takeover-latency distributions).
-Row 5 (keepalived end to end) needs root, ip and keepalived; without them the row says so.
+Rows 5, 8 and 9 (keepalived lab pairs) need root, ip and keepalived; without them the row says
+so. Row 9 holds an idle pair under load for BENCH_STEADY seconds (600).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from agent_figures import ENV, handoff_times
+from idle_cost import row8
+from sub_second import row9
 
 from awsfailover.sim.floor import client_build_seconds
 from awsfailover.sim.server import SimClient, spawn
@@ -440,6 +443,10 @@ def main() -> int:
             proc.terminate()
             proc.wait(timeout=10)
     text, d = row5()
+    rows.append(text)
+    dists.update(d)
+    rows.append(row8())
+    text, d = row9()
     rows.append(text)
     dists.update(d)
     rows.sort(key=lambda r: int(r.split("|")[1]))

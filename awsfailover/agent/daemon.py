@@ -97,8 +97,7 @@ class Agent:
         self.trackers = KeepalivedTrackers(lambda: self.settings.failover.state_dir, process_name)
         own = (MetricsListener(self.metrics), LogListener(), StatusListener(self.systemd))
         self.events = Bus((*own, self.trackers, *listeners))
-        self.engine_factory = engine_factory
-        self.addresses = addresses
+        self.engine_factory, self.addresses = engine_factory, addresses
         self.engines = EngineHolder(engine_factory(settings, self.metrics))
         for sink in event_sinks(settings, self.metrics, self.engine.eni_id):
             self.events.add(sink)  # only appends to its outboxes: never waits on the network
@@ -108,6 +107,7 @@ class Agent:
         self.wakeup = Wakeup()
         self.last_reconcile_ok: float | None = None
         self.keepalived = KeepalivedGuard(settings.agent, self.metrics, self.ordering)
+        self.workers.liveness = self.keepalived.check
         self._reconciling: threading.Thread | None = None
         self._health = HealthChanges()
         self._threads: list[threading.Thread] = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from awsfailover.agent.damper import Damper
 from awsfailover.agent.engines import EngineHolder
@@ -53,8 +54,11 @@ class InstanceWorker:
         sequences: Sequences,
         events: Bus,
         settings: AgentSettings,
+        *,
+        liveness: Callable[[], None] = lambda: None,
     ) -> None:
         self.inst = inst
+        self.liveness = liveness  # keepalived's guard: a dead keepalived turns us UNKNOWN
         self.engines = engines
         self.sequences = sequences
         self.events = events
@@ -156,7 +160,12 @@ class InstanceWorker:
                     self.cond.notify_all()
 
     def _settle(self, gen: int) -> None:
-        """The look after a takeover: one observation; a repair only if something moved away."""
+        """The look after a takeover: one observation; a repair only if something moved away,
+        and only while keepalived still runs (killed since, its peer is master now)."""
+        self.liveness()
+        with self.cond:
+            if self.gen != gen or self.role != "MASTER":
+                return
         with self.engines.lease() as engine:
             try:
                 the_plan, _ = engine.plan(self.inst, Deadline(self.settings.takeover_deadline))
@@ -235,6 +244,7 @@ class Workers(dict[str, InstanceWorker]):
         self.sequences = sequences
         self.events = events
         self.metrics = metrics
+        self.liveness: Callable[[], None] = lambda: None  # the agent sets keepalived's guard
 
     def sync(self, specs: list[InstanceSpec], settings: AgentSettings) -> None:
         wanted = {i.name: i for i in specs}
@@ -246,9 +256,12 @@ class Workers(dict[str, InstanceWorker]):
                 self[name].reconfigure(inst, settings)
             else:
                 self[name] = InstanceWorker(
-                    inst, self.engines, self.sequences, self.events, settings
+                    inst, self.engines, self.sequences, self.events, settings, liveness=self._live
                 )
                 self.metrics.set_state(name, "UNKNOWN")
+
+    def _live(self) -> None:
+        self.liveness()
 
     def stop_all(self, seconds: float) -> None:
         """Let a takeover in flight finish (within seconds) rather than leave EC2 half-moved;

@@ -39,6 +39,23 @@ from awsfailover.sim.world import (
 ROOT_DIR = Path("/run/awsfailover-lab")  # root-owned: keepalived's script security accepts it
 
 
+def _without_process_tracking(conf: str) -> str:
+    """keepalived in a network namespace gets no process events (the kernel's connector
+    serves the initial namespace only: "Failed to set/clear process event listen"), nor
+    does it then scan /proc, so its vrrp_track_process would count every agent absent: a
+    constant -50 on every node. The lab drops it; tests/e2e/test_track_process.py runs
+    keepalived in the initial namespace to show it."""
+    out, skip = [], False
+    for line in conf.splitlines(keepends=True):
+        if line.startswith("vrrp_track_process ") or line.strip() == "track_process {":
+            skip = True
+        if not skip:
+            out.append(line)
+        elif line.strip() == "}":
+            skip = False
+    return "".join(out)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text().strip()
@@ -80,6 +97,7 @@ class LabNode:
     dir: Path
     keepalived: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
+    orphans: list[Path] = field(default_factory=list)  # a killed keepalived's children
     pub_eni: str | None = None  # the node's second (public) ENI, in a public lab
 
     @property
@@ -123,6 +141,7 @@ class Lab:
         use_agent: bool = False,
         nopreempt: bool = False,
         advert_int: float = 1.0,
+        script_checks: bool = False,
         agent_extra: str = "",
         public: bool = False,
     ) -> Lab:
@@ -141,7 +160,7 @@ class Lab:
             lab._sim()
             lab._nodes(priorities, agent_extra)
             for n in lab.nodes:
-                lab._render(n, nopreempt, advert_int)
+                lab._render(n, nopreempt, advert_int, script_checks)
         except BaseException:
             lab.close()
             raise
@@ -254,7 +273,9 @@ class Lab:
             + f'[group]\nenis = ["{w.eni_a}", "{w.eni_b}"]\n'
         )
 
-    def _render(self, node: LabNode, nopreempt: bool, advert_int: float) -> None:
+    def _render(
+        self, node: LabNode, nopreempt: bool, advert_int: float, script_checks: bool = False
+    ) -> None:
         peers = [n.ip for n in self.nodes if n is not node]
         args = [
             str(self.exe),
@@ -273,10 +294,12 @@ class Lab:
         ]
         if nopreempt:
             args.append("--nopreempt")
+        if script_checks:
+            args.append("--script-checks")
         if self.use_agent:
             args.append("--use-agent")
         conf = subprocess.run(args, capture_output=True, text=True, check=True, timeout=30).stdout
-        (node.dir / "keepalived.conf").write_text(conf)
+        (node.dir / "keepalived.conf").write_text(_without_process_tracking(conf))
 
     # --- processes ----------------------------------------------------------------------------
 
@@ -298,10 +321,12 @@ class Lab:
                 start_new_session=True,
             )
             wait_for((node.dir / "agent.sock").exists, 30)
-            # keepalived in a namespace gets no process events, only its start-up scan of
-            # /proc: start it once the agent has taken its tracked name (it does when ready)
+            # ready, as systemd's Type=notify would have it before keepalived starts
             comm = Path(f"/proc/{node.agent.pid}/comm")
             wait_for(lambda: _read(comm) == defaults.AGENT_PROCESS_NAME, 30)
+        # A killed keepalived's children are orphans until the machine's init reaps them
+        # (~1 s here): a keepalived started before that says "daemon is already running".
+        wait_for(lambda: not any(p.exists() for p in node.orphans), 15)
         d = node.dir
         node.keepalived = subprocess.Popen(
             [
@@ -330,8 +355,10 @@ class Lab:
     def kill_keepalived(self, node: LabNode) -> None:
         """SIGKILL keepalived and its children: no resignation advert, as a crash."""
         if node.keepalived is not None and node.keepalived.poll() is None:
+            children = [_read(node.dir / f) for f in ("vrrp.pid", "checkers.pid")]
             os.killpg(node.keepalived.pid, signal.SIGKILL)
             node.keepalived.wait(timeout=10)
+            node.orphans = [Path(f"/proc/{p}") for p in children if p.isdigit()]
         # keepalived's VIPs stay on a crashed node's link; the OS would drop them on reboot.
         sh("ip", "-n", node.ns, "addr", "flush", "dev", "eth0", "scope", "global", check=False)
         if self.public is not None:
@@ -432,6 +459,14 @@ class Lab:
         finally:
             done.set()
         return found.get("master"), found.get("converged")
+
+    def state_changes(self, node: LabNode) -> int:
+        """keepalived's state entries for node so far (its log, across restarts)."""
+        try:
+            text = (node.dir / "keepalived.log").read_bytes().decode(errors="replace")
+        except OSError:
+            return 0
+        return sum(text.count(f"Entering {s} STATE") for s in ("MASTER", "BACKUP", "FAULT"))
 
     def masters(self) -> list[str]:
         return [n.name for n in self.nodes if "10.0.1.100" in n.vips_on_link()]

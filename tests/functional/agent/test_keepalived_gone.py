@@ -72,3 +72,30 @@ def test_an_agent_whose_keepalived_died_repairs_nothing(env, tmp_path: Path) -> 
     finally:
         keepalived.kill()
         keepalived.wait()
+
+
+def test_the_settle_look_of_an_agent_whose_keepalived_died_repairs_nothing(
+    env, tmp_path: Path
+) -> None:
+    """Killed within SETTLE_LOOK of its takeover (the sub-second lab saw it): the peer is
+    master now, and the look after the takeover must not pull EC2 back."""
+    sim, world = env
+    ec2 = ec2_client(world.endpoint_url)
+    cfg = write_config(world, world.eni_a, tmp_path, "a")
+    keepalived = fake_keepalived(tmp_path, tmp_path / "a" / "keepalived.pid")
+    try:
+        with Running(make_agent(cfg)) as a:
+            assert wait_for(lambda: a.last_reconcile_ok is not None)  # it has seen keepalived
+            a.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "test")
+            assert wait_for(lambda: holder(ec2, VIP4) == [world.eni_a])
+            keepalived.kill()
+            keepalived.wait()
+            # the peer, MASTER now, takes the VIP before a's settle look
+            ec2.assign_private_ip_addresses(
+                NetworkInterfaceId=world.eni_b, PrivateIpAddresses=[VIP4], AllowReassignment=True
+            )
+            assert wait_for(a.workers["VI_1"].idle, timeout=10)
+            assert holder(ec2, VIP4) == [world.eni_b]
+            assert a.workers["VI_1"].role == "UNKNOWN"
+    finally:
+        keepalived.kill()
