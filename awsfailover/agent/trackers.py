@@ -29,6 +29,7 @@ class KeepalivedTrackers:
         self.state_dir = state_dir  # the running config's: a reload may move it
         self.process_name = process_name
         self._failed = False
+        self._written: tuple[Path, int] | None = None  # only a change is worth a write
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, HealthChanged):
@@ -54,6 +55,8 @@ class KeepalivedTrackers:
 
     def _write(self, value: int) -> None:
         path = self.state_dir() / defaults.AGENT_HEALTH_FILE
+        if self._written == (path, value):
+            return
         try:
             write_tracker(path, value)
         except OSError as exc:
@@ -65,5 +68,7 @@ class KeepalivedTrackers:
                     exc.strerror or exc,
                 )
             self._failed = True
+            self._written = None
         else:
             self._failed = False
+            self._written = (path, value)
