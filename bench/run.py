@@ -20,6 +20,7 @@ from typing import Any
 
 from agent_figures import ENV, handoff_times
 from idle_cost import row8
+from metadata_confirm import row10
 from sub_second import row9
 
 from awsfailover.sim.floor import client_build_seconds
@@ -439,6 +440,8 @@ def main() -> int:
             text, d = row7(build(url), tmp, sim)
             rows.append(text)
             dists.update(d)
+            sim.reset()
+            rows.append(row10(build(url), tmp, sim, ROW3_LATENCY, RUNS))
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -7,6 +7,7 @@ would be reported as a failure, but no takeover may run on for long.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -38,9 +39,11 @@ class Confirmer:
         self,
         observe: Callable[[InstanceSpec, Deadline], Observed],
         eni_of: Callable[[InstanceSpec], str],
+        remember: Callable[[str, Observed], Observed] = lambda _name, observed: observed,
     ) -> None:
         self.observe = observe
         self.eni_of = eni_of
+        self.remember = remember  # what metadata confirmed is the next act-first's knowledge
         self._macs: dict[str, str | None] = {}  # ENI -> its MAC in instance metadata
         self._imds: Imds | Literal[False] | None = None
 
@@ -69,6 +72,31 @@ class Confirmer:
                 return {Item.vip(v) for v in missing}
             backoff.sleep()
         return set()
+
+    def in_metadata_now(self, inst: InstanceSpec, observed: Observed) -> Observed | None:
+        """An instance of VIPs only (no routes, no Elastic IPs) is confirmed where AWS
+        documents a moved address as confirmed: once this instance's metadata shows every VIP
+        on our ENI (an address is on one ENI at a time), no Describe has to show it too.
+        One look, no waiting (metadata lags the API: the caller still polls the API); the
+        observation with every VIP ours, or None."""
+        ours = observed.local.eni_id
+        if inst.routes or inst.eips or not inst.vips or ours != self.eni_of(inst):
+            return None
+        seen = self._metadata_addresses(ours)
+        if seen is None or not {str(ipaddress.ip_address(v)) for v in inst.vips} <= seen:
+            return None
+        # as a Describe would show it: the VIPs on our ENI, and held by it
+        local = observed.local
+        local = dataclasses.replace(
+            local,
+            private_ipv4s=(
+                *local.private_ipv4s,
+                *(v for v in inst.ipv4_vips if v not in local.private_ipv4s),
+            ),
+            ipv6s=(*local.ipv6s, *(v for v in inst.ipv6_vips if v not in local.ipv6s)),
+        )
+        holders = {**observed.holders, **dict.fromkeys(inst.vips, local)}
+        return self.remember(inst.name, dataclasses.replace(observed, local=local, holders=holders))
 
     def _metadata_addresses(self, eni_id: str) -> set[str] | None:
         """eni_id's addresses in this instance's metadata, or None when there is no metadata
@@ -108,16 +136,22 @@ class Confirmer:
         wait: bool,
         *,
         surprise: Callable[[Observed], bool] | None = None,
+        planned_on: Observed | None = None,
     ) -> Observed | None:
         """Poll until the asynchronous moves show up (the whole plan converged, or the items
         in want are ours), with backoff, bounded by the deadline (by the grace period once
-        the deadline has passed)."""
+        the deadline has passed). planned_on: the observation the plan was made on; with it,
+        an instance of VIPs only is confirmed in instance metadata when it shows them first."""
         backoff = Backoff(CONFIRM)
         last: Observed | None = None
         # With nothing failed, come back after REPLAN_AFTER so the caller can act again on
         # what is still not ours; with a failure there is no next round: wait it out.
         replan_at = time.monotonic() + (REPLAN_AFTER if want is None else deadline.seconds)
         while True:
+            if want is None and planned_on is not None:
+                seen = self.in_metadata_now(inst, planned_on)
+                if seen is not None:
+                    return seen  # confirmed in instance metadata: no Describe needed
             try:
                 last = self.observe(inst, deadline if not deadline.expired() else grace)
             except AwsError as exc:

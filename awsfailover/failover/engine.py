@@ -95,7 +95,7 @@ class Engine:
         self.calls = Calls(settings.failover.max_concurrency)
         self.observer = Observer(settings, ec2, self.calls, eni_id, self.eni_of)
         self.moves = Moves(ec2, self.calls)
-        self.confirmer = Confirmer(self.observer.observe, self.eni_of)
+        self.confirmer = Confirmer(self.observer.observe, self.eni_of, self.observer.remember)
         self._users_lock = threading.Lock()
         self._users = 0
         self._retired = False
@@ -187,8 +187,7 @@ class Engine:
         return the_plan, observed
 
     def plan(self, inst: InstanceSpec, deadline: Deadline) -> tuple[Plan, Observed]:
-        observed = self.observe(inst, deadline)
-        return make_plan(inst, observed), observed
+        return make_plan(inst, observed := self.observe(inst, deadline)), observed
 
     def takeover(
         self,
@@ -250,6 +249,7 @@ class Engine:
                 want,
                 wait=superseded is None,
                 surprise=_unplanned(inst, the_plan) if first is not None and round_ == 1 else None,
+                planned_on=observed,
             )
             if outcome.errors or superseded is not None or final is None or deadline.expired():
                 break

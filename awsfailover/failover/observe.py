@@ -48,7 +48,7 @@ class Observer:
         # (instance type, IPv4 addresses per ENI), once learnt: the planner's room check
         self.ipv4_limit: tuple[str, int] | None = None
 
-    def _remember(self, name: str, observed: Observed) -> Observed:
+    def remember(self, name: str, observed: Observed) -> Observed:
         self._last[name] = (time.monotonic(), observed)
         return observed
 
@@ -134,7 +134,7 @@ class Observer:
             self._eni_subnets.update({e: eni.subnet_id for e, eni in roles.items()})
         self._eni_subnets[local.eni_id] = local.subnet_id
         auto_enis, claimed = self.auto.select(inst, local, self._eni_subnets)
-        return self._remember(
+        return self.remember(
             inst.name,
             Observed(
                 local=local,
@@ -202,7 +202,7 @@ class Observer:
             tables = select_tables(inst, all_tables, local.subnet_id) if inst.routes else {}
             # every ENI of our subnets was read: a group ENI not among them is in none of them
             auto_enis, claimed = self.auto.select(inst, local, subnet_of)
-            out[inst.name] = self._remember(
+            out[inst.name] = self.remember(
                 inst.name,
                 Observed(
                     local=local,

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from helpers.nodes import Node, cold_start, mutating_calls
 
 from awsfailover.sim import SimClient
-from awsfailover.sim.world import ROUTE4, VIP4, World, holder, route_targets
+from awsfailover.sim.world import ROUTE4, VIP4, World, ec2_client, holder, route_targets
 
 
 def one_attempt(world: World) -> Any:
@@ -474,3 +474,28 @@ def test_agent_refuses_a_move_beyond_the_limit_at_plan_time(
         )
         assert "t3.micro allows 2 per ENI" in caplog.text
         assert not sim.calls().get("AssignPrivateIpAddresses")
+
+
+def test_an_instance_of_vips_only_is_confirmed_in_metadata_without_a_describe(
+    world: World, node_b: Node, sim: SimClient
+) -> None:
+    """Issue 18, item 4: where this instance's metadata already shows every moved VIP, no
+    Describe has to show them too. The same takeover with metadata unreachable confirms
+    through the API: it needs more DescribeNetworkInterfaces."""
+    inst = world.instance_toml("VI_1", vips=[VIP4], routes=[])
+    node_b.config.write_text(node_b.config.read_text().split("[[instances]]")[0] + inst)
+    ec2 = ec2_client(world.endpoint_url)
+    counts = {}
+    for label, env in (("api", {}), ("metadata", imds_env(world, world.eni_b))):
+        ec2.assign_private_ip_addresses(
+            NetworkInterfaceId=world.eni_a, PrivateIpAddresses=[VIP4], AllowReassignment=True
+        )
+        sim.reset_calls()
+        r = node_b.master(env=env)
+        assert r.code == 0, r.err
+        assert holder(ec2, VIP4) == [world.eni_b]
+        counts[label] = sim.calls().get("DescribeNetworkInterfaces", 0)
+        # confirmed, not acted again: the observation confirmed in metadata is converged
+        assert sim.calls().get("AssignPrivateIpAddresses", 0) == 1, (label, sim.calls())
+        assert "not converged" not in r.err, r.err
+    assert counts["metadata"] < counts["api"], counts
