@@ -28,6 +28,20 @@ ENV = {
 }
 
 
+def start_agent(cfg: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """One agent process on cfg, its log in log; returns once it says it is up."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "awsfailover", "--config", str(cfg), "agent"],
+        stderr=log.open("wb"),
+        env=ENV if env is None else env,
+    )
+    end = time.monotonic() + 30
+    while "agent up" not in log.read_text():
+        assert time.monotonic() < end and proc.poll() is None, "agent did not start"
+        time.sleep(0.05)
+    return proc
+
+
 def proc_stat(pid: int) -> tuple[float, int]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")

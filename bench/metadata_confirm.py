@@ -11,28 +11,13 @@ without.
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from agent_figures import ENV
+from agent_figures import ENV, start_agent
 
 from awsfailover.sim.server import SimClient
 from awsfailover.sim.world import VIP4, World, ec2_client
-
-
-def _agent(cfg: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "awsfailover", "--config", str(cfg), "agent"],
-        stderr=log.open("wb"),
-        env=env,
-    )
-    end = time.monotonic() + 30
-    while "agent up" not in log.read_text():
-        assert time.monotonic() < end and proc.poll() is None, "agent did not start"
-        time.sleep(0.05)
-    return proc
 
 
 def _line(d: Path, text: str) -> None:
@@ -60,7 +45,7 @@ def row10(world: World, tmp: Path, sim: SimClient, latency: float, runs: int) ->
                 env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"{world.endpoint_url}/_imds/{eni}/"
             else:
                 env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:9/"
-            procs.append(_agent(d / "config.toml", d / "agent.log", env))
+            procs.append(start_agent(d / "config.toml", d / "agent.log", env))
             dirs[way, n] = d
     ec2 = ec2_client(world.endpoint_url)
     times: dict[str, list[float]] = {"metadata": [], "api": []}

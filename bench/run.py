@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agent_figures import ENV, handoff_times
+from agent_figures import ENV, handoff_times, start_agent
 from idle_cost import row8
 from metadata_confirm import row10
 from sub_second import row9
@@ -159,19 +159,6 @@ def row1(world: World, tmp: Path) -> tuple[str, dict[str, list[float]]]:
         f"awscli / hook = **{ratio:.2f}**; hook / floor = **{median(hook) / median(floor):.2f}** |"
     )
     return text, {"hook cold start": hook, "awscli sequence": cli, "bare EC2 client": floor}
-
-
-def start_agent(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "awsfailover", "--config", str(cfg), "agent"],
-        stderr=log.open("wb"),
-        env=ENV,
-    )
-    end = time.monotonic() + 30
-    while "agent up" not in log.read_text():
-        assert time.monotonic() < end and proc.poll() is None, "agent did not start"
-        time.sleep(0.05)
-    return proc
 
 
 def fifo_takeover(d: Path, log: Path, timeout: float) -> float:

@@ -12,9 +12,7 @@ Run alone: `.venv/bin/python bench/sub_second.py [steady-seconds]` (root, ip, ke
 from __future__ import annotations
 
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from functools import partial
@@ -39,14 +37,7 @@ def measure(steady: float = STEADY) -> dict[str, Any]:
             lab.start_node(n)
         a, b = lab.nodes
         assert wait_for(partial(_settled, lab, a), 60) is not None, "the pair never settled"
-        hogs = [
-            subprocess.Popen(
-                ["ip", "netns", "exec", n.ns, "sh", "-c", "while :; do :; done"],
-                start_new_session=True,
-            )
-            for n in lab.nodes
-        ]
-        try:
+        with lab.cores_busy():
             load_before = os.getloadavg()[0]
             marks = [lab.state_changes(n) for n in lab.nodes]
             start = time.monotonic()
@@ -54,10 +45,6 @@ def measure(steady: float = STEADY) -> dict[str, Any]:
             held = time.monotonic() - start
             flips = sum(lab.state_changes(n) - m for n, m in zip(lab.nodes, marks, strict=True))
             load = os.getloadavg()[0]
-        finally:
-            for h in hogs:
-                os.killpg(h.pid, signal.SIGKILL)
-                h.wait(timeout=10)
         times = []
         for _ in range(KILLS):
             assert wait_for(partial(_settled, lab, a), 30) is not None

@@ -94,9 +94,11 @@ class Agent:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.systemd = Notifier()  # a no-op unless systemd gave us NOTIFY_SOCKET
-        self.trackers = KeepalivedTrackers(lambda: self.settings.failover.state_dir, process_name)
         own = (MetricsListener(self.metrics), LogListener(), StatusListener(self.systemd))
-        self.events = Bus((*own, self.trackers, *listeners))
+        self.events = Bus((*own, *listeners))
+        state_dir = lambda: self.settings.failover.state_dir  # noqa: E731 - a reload moves it
+        self.trackers = KeepalivedTrackers(state_dir, process_name, self.events.emit)
+        self.events.add(self.trackers)
         self.engine_factory, self.addresses = engine_factory, addresses
         self.engines = EngineHolder(engine_factory(settings, self.metrics))
         for sink in event_sinks(settings, self.metrics, self.engine.eni_id):
@@ -112,13 +114,7 @@ class Agent:
         self._health = HealthChanges()
         self._threads: list[threading.Thread] = []
         self._fifo: FifoReader | None = None
-        self._handoff = HandoffServer(
-            settings.agent.socket,
-            self.ordering.handoff,
-            self.wakeup.stop_fd,
-            lambda exc: self.events.emit(InputFailed("handoff", f"{type(exc).__name__}: {exc}")),
-            health=self.healthy,
-        )
+        self._handoff = _handoff_server(self)
         self._http: MetricsServer | None = None
         self.ready = threading.Event()
 
@@ -200,8 +196,8 @@ class Agent:
         try:
             self._start()
             next_reconcile = time.monotonic()
-            self.ready.set()
             self.trackers.ready()
+            self.ready.set()
             self.systemd.ready(f"ready: {count(len(self.workers), 'instance')}")
             while True:
                 now = time.monotonic()
@@ -279,3 +275,16 @@ def _warn_restart_only(old: Settings, new: Settings) -> None:
     for key in ("fifo", "socket", "metrics_address"):
         if getattr(new.agent, key) != getattr(old.agent, key):
             log.warning("reload: agent.%s changed; takes effect at restart", key)
+
+
+def _handoff_server(agent: Agent) -> HandoffServer:
+    def failed(exc: BaseException) -> None:
+        agent.events.emit(InputFailed("handoff", f"{type(exc).__name__}: {exc}"))
+
+    return HandoffServer(
+        agent.settings.agent.socket,
+        agent.ordering.handoff,
+        agent.wakeup.stop_fd,
+        failed,
+        health=agent.healthy,
+    )

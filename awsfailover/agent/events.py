@@ -25,6 +25,7 @@ __all__ = [
     "HealthChanged",
     "InputFailed",
     "Listener",
+    "MaintenanceChanged",
     "MutationEvent",
     "Reconciled",
     "SplitBrainEvent",
@@ -118,6 +119,14 @@ class HealthChanged:
     why: str
 
 
+@dataclass(frozen=True)
+class MaintenanceChanged:
+    """`awsfailover maintenance on|off` as this node's agent saw it (the flag keepalived's
+    tracker reads), noticed when keepalived reports the state it causes, or at a reconcile."""
+
+    on: bool
+
+
 Event = (
     TransitionEvent
     | TakeoverStarted
@@ -127,6 +136,7 @@ Event = (
     | Reconciled
     | InputFailed
     | HealthChanged
+    | MaintenanceChanged
 )
 
 

@@ -1,6 +1,9 @@
 """What keepalived's own trackers read from the agent, so keepalived starts no process for us:
 its health in a track file (1 while unhealthy: -50 priority) and its process name, which
 vrrp_track_process follows through the kernel's process events (-50 while no process has it).
+And the other way: the maintenance file keepalived tracks, read when keepalived reports a
+state (maintenance on puts the instances in FAULT at once) and at each reconcile, becomes a
+maintenance event when it changed.
 
 A dead agent cannot write "unhealthy": its absence is the process tracker's to report, so a
 stopping agent leaves the file at 0 and the two never count one fault twice (a crash while
@@ -14,8 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from awsfailover import defaults
-from awsfailover.agent.events import Event, HealthChanged
-from awsfailover.keepalived.checks import write_tracker
+from awsfailover.agent.events import (
+    Event,
+    HealthChanged,
+    MaintenanceChanged,
+    Reconciled,
+    TransitionEvent,
+)
+from awsfailover.keepalived.checks import maintenance_on, write_tracker
 
 __all__ = ["KeepalivedTrackers"]
 
@@ -25,18 +34,37 @@ log = logging.getLogger(__name__)
 class KeepalivedTrackers:
     """A bus listener (health changes) plus the agent's ready and stopped moments."""
 
-    def __init__(self, state_dir: Callable[[], Path], process_name: str | None) -> None:
+    def __init__(
+        self,
+        state_dir: Callable[[], Path],
+        process_name: str | None,
+        emit: Callable[[Event], None] = lambda _e: None,
+    ) -> None:
         self.state_dir = state_dir  # the running config's: a reload may move it
         self.process_name = process_name
+        self.emit = emit
+        self._maintenance: bool | None = None  # as last seen; None before the first look
         self._failed = False
         self._written: tuple[Path, int] | None = None  # only a change is worth a write
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, HealthChanged):
             self._write(0 if event.ok else 1)
+        elif isinstance(event, (TransitionEvent, Reconciled)):
+            self.look_at_maintenance()
+
+    def look_at_maintenance(self) -> None:
+        """A maintenance event when the flag changed since the last look (the first look,
+        at start, only learns it)."""
+        on = maintenance_on(self.state_dir() / defaults.MAINTENANCE_FLAG)
+        was, self._maintenance = self._maintenance, on
+        if was is not None and was != on:
+            log.warning("maintenance %s on this node", "ON" if on else "OFF")
+            self.emit(MaintenanceChanged(on))
 
     def ready(self) -> None:
         """Take the name keepalived tracks: only now, with the FIFO, socket and clients up."""
+        self.look_at_maintenance()
         if self.process_name is None:
             return
         try:

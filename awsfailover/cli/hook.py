@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from awsfailover.core.model import Outcome
+    from awsfailover.failover.sequence import Sequence
+    from awsfailover.keepalived.protocol import Transition
 
 __all__ = ["notify"]
 
@@ -23,7 +31,7 @@ def notify(args: argparse.Namespace) -> int:
         raw_state_dirs,
         resolve_config_path,
     )
-    from awsfailover.errors import ConfigError
+    from awsfailover.errors import AwsFailoverError, ConfigError
     from awsfailover.failover.sequence import Sequence, format_stamp, process_stamp
     from awsfailover.keepalived import handoff
     from awsfailover.keepalived.protocol import parse_args
@@ -64,11 +72,51 @@ def notify(args: argparse.Namespace) -> int:
             f"{cur.state} {format_stamp(cur.stamp)}" if cur else "a newer transition",
         )
         return 0
+    # the hook's own events: built and sent only after its work, never before it
+    wants_events = isinstance(doc.get("events"), dict)
     if t.state != "MASTER" and seq is not None:
         # Nothing to do in EC2: the sequence now stops any older MASTER in flight (a BACKUP
         # costs a bare interpreter, no pydantic).
         log.info("%s: %s %s (transition %s)", t.name, t.kind, t.state, format_stamp(stamp))
+        if wants_events:
+            _send_events(doc, t, [], None)
         return 0
+    if not wants_events:
+        return _work(args, config_path, t, seq)
+    outcomes: list[Outcome] = []
+    error: AwsFailoverError | None = None
+    try:
+        return _work(args, config_path, t, seq, outcomes.append)
+    except AwsFailoverError as exc:
+        error = exc
+        raise
+    finally:
+        _send_events(doc, t, outcomes, error)
+
+
+def _send_events(
+    doc: dict[str, Any], t: Transition, outcomes: list[Outcome], error: Exception | None
+) -> None:
+    import time
+
+    work_done = time.monotonic()  # the budget counts from here, imports included
+    from awsfailover.agent.sinks.once import HookEvents
+
+    events = HookEvents(doc, t)
+    for outcome in outcomes:
+        events.took(outcome)
+    if error is not None:
+        events.failed(t.name, error)
+    events.send(since=work_done)
+
+
+def _work(
+    args: argparse.Namespace,
+    config_path: Path,
+    t: Transition,
+    seq: Sequence | None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> int:
     from awsfailover.config.cache import read_cache, write_cache
     from awsfailover.failover import run as commands
 
@@ -76,10 +124,10 @@ def notify(args: argparse.Namespace) -> int:
     where = seq.dir if seq is not None else None
     cached = read_cache(where, config_path) if where is not None else None
     if cached is not None:
-        return commands.notify(cached, t, seq)
+        return commands.notify(cached, t, seq, on_outcome)
     from awsfailover.config.load import load_settings
 
     settings = load_settings(args.config)
     if where is not None:
         write_cache(where, config_path, settings)
-    return commands.notify(settings, t, seq)
+    return commands.notify(settings, t, seq, on_outcome)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from awsfailover.config.compact import FailoverConfig
@@ -115,9 +116,15 @@ def wanted_items(inst: InstanceSpec) -> list[str]:
     return items
 
 
-def notify(settings: FailoverConfig, t: Transition, seq: Sequence | None = None) -> int:
+def notify(
+    settings: FailoverConfig,
+    t: Transition,
+    seq: Sequence | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> int:
     """The hook doing the work itself (no agent answered). seq is given when the CLI already
-    claimed the transition's place before loading the config."""
+    claimed the transition's place before loading the config; on_outcome hears the takeover's
+    outcome before it is reported (the hook's events)."""
     inst = settings.instance(t.name).spec
     stamp = t.stamp or process_stamp()
     if seq is None:
@@ -135,7 +142,10 @@ def notify(settings: FailoverConfig, t: Transition, seq: Sequence | None = None)
     )
     if t.state != "MASTER":
         return 0
-    report(converge(settings, inst, seq, stamp))
+    outcome = converge(settings, inst, seq, stamp)
+    if on_outcome is not None:
+        on_outcome(outcome)
+    report(outcome)
     return 0
 
 

@@ -8,6 +8,7 @@ removed on close. Used by the end-to-end tests and by `make bench`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -459,6 +460,23 @@ class Lab:
         finally:
             done.set()
         return found.get("master"), found.get("converged")
+
+    @contextlib.contextmanager
+    def cores_busy(self) -> Iterator[None]:
+        """A CPU hog (a shell spinning) in each node's namespace while the block runs."""
+        hogs = [
+            subprocess.Popen(
+                ["ip", "netns", "exec", n.ns, "sh", "-c", "while :; do :; done"],
+                start_new_session=True,
+            )
+            for n in self.nodes
+        ]
+        try:
+            yield
+        finally:
+            for h in hogs:
+                os.killpg(h.pid, signal.SIGKILL)
+                h.wait(timeout=10)
 
     def state_changes(self, node: LabNode) -> int:
         """keepalived's state entries for node so far (its log, across restarts)."""

@@ -31,3 +31,23 @@ def test_a_failed_write_is_tried_again(tmp_path: Path) -> None:
     missing.mkdir()
     trackers(HealthChanged(False, "x"))
     assert (missing / "agent-health").read_text() == "1\n"
+
+
+def test_a_maintenance_change_is_an_event_once(tmp_path: Path) -> None:
+    from awsfailover.agent.events import MaintenanceChanged, TransitionEvent
+    from awsfailover.failover.sequence import ZERO
+    from awsfailover.keepalived.checks import write_tracker
+
+    got: list[object] = []
+    trackers = KeepalivedTrackers(lambda: tmp_path, None, got.append)
+    fault = TransitionEvent("VI_1", "INSTANCE", "FAULT", "fifo", ZERO, 3)
+    trackers.ready()  # learns: off (no file)
+    trackers(fault)
+    assert got == []
+    write_tracker(tmp_path / "maintenance", 1)
+    trackers(fault)
+    trackers(fault)
+    assert got == [MaintenanceChanged(True)]
+    write_tracker(tmp_path / "maintenance", 0)
+    trackers(fault)
+    assert got == [MaintenanceChanged(True), MaintenanceChanged(False)]

@@ -6,7 +6,8 @@ Every event: version, id (unique), time (RFC 3339, UTC), type, group, node, inst
 - takeover.finished: reason, complete, moved, not_moved, seconds, mutating_calls, errors;
 - drift.repaired: the same fields as takeover.finished, for a repair the reconcile asked for;
 - split_brain: status (damped, cleared), repairs, window;
-- health: ok, why.
+- health: ok, why;
+- maintenance: on (`awsfailover maintenance on|off`, as this node's agent saw it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from awsfailover.agent.events import (
     Event,
     HealthChanged,
+    MaintenanceChanged,
     SplitBrainEvent,
     TakeoverFinished,
     TransitionEvent,
@@ -67,4 +69,6 @@ def document(event: Event, group: str, node: str) -> dict[str, Any] | None:
         return {**base, "type": "split_brain", "instance": event.instance, **split}
     if isinstance(event, HealthChanged):
         return {**base, "type": "health", "instance": None, "ok": event.ok, "why": event.why}
+    if isinstance(event, MaintenanceChanged):
+        return {**base, "type": "maintenance", "instance": None, "on": event.on}
     return None

@@ -7,53 +7,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers.agents import Running, make_agent, sample, wait_for, write_config
+from helpers.webhook import Receiver
 
 from awsfailover.keepalived.protocol import Transition
 from awsfailover.sim.world import VIP4, ec2_client, holder
 
 KEY = b"s3cret"
 FIELDS = {"version", "id", "time", "type", "group", "node", "instance"}
-
-
-class Receiver:
-    def __init__(self, answer: bool = True) -> None:
-        self.got: list[tuple[dict[str, Any], str, bytes]] = []
-        self.hold = threading.Event()
-        rec = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if not answer:
-                    rec.hold.wait(60)  # a webhook that never answers
-                    return
-                rec.got.append(
-                    (json.loads(body), self.headers.get("X-Awsfailover-Signature", ""), body)
-                )
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -92,6 +59,27 @@ def test_the_webhook_gets_signed_events_in_order(env, tmp_path: Path, receiver: 
     assert isinstance(done["seconds"], float)
     trans = next(d for d, _s, _b in receiver.got if d["type"] == "transition")
     assert (trans["state"], trans["channel"]) == ("MASTER", "fifo")
+
+
+def test_maintenance_on_and_off_are_events(env, tmp_path: Path, receiver: Receiver) -> None:
+    """`maintenance on` puts keepalived's instances in FAULT at once: the agent reads the flag
+    when keepalived reports that state, and says so; off, at the state after it."""
+    from awsfailover.keepalived.checks import write_tracker
+
+    _sim, world = env
+    cfg = events_cfg(world, tmp_path, f'webhook_url = "{receiver.url}"')
+    flag = tmp_path / "b" / "run" / "maintenance"
+    with Running(make_agent(cfg)) as agent:
+        assert wait_for(agent.ready.is_set)
+        write_tracker(flag, 1)  # what `awsfailover maintenance on` writes
+        agent.dispatch(Transition("INSTANCE", "VI_1", "FAULT"), "fifo")
+        write_tracker(flag, 0)
+        agent.dispatch(Transition("INSTANCE", "VI_1", "BACKUP"), "fifo")
+        got = lambda: [d["type"] for d, _s, _b in receiver.got]  # noqa: E731
+        assert wait_for(lambda: got().count("maintenance") == 2), got()
+    docs = [d for d, _s, _b in receiver.got if d["type"] == "maintenance"]
+    assert [d["on"] for d in docs] == [True, False]
+    assert all(set(d) >= FIELDS and d["instance"] is None for d in docs)
 
 
 def test_sns_and_eventbridge_through_the_local_endpoint(
