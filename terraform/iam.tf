@@ -75,7 +75,7 @@ data "aws_iam_policy_document" "awsfailover" {
     for_each = var.event_sns_topic_arn == null ? [] : [1]
     content {
       sid       = "PublishEventsToTopic"
-      actions   = ["sns:Publish"]
+      actions   = ["sns:GetTopicAttributes", "sns:Publish"]
       resources = [var.event_sns_topic_arn]
     }
   }
@@ -84,7 +84,7 @@ data "aws_iam_policy_document" "awsfailover" {
     for_each = var.event_bus == null ? [] : [1]
     content {
       sid       = "PutEventsOnBus"
-      actions   = ["events:PutEvents"]
+      actions   = ["events:DescribeEventBus", "events:PutEvents"]
       resources = [local.event_bus_arn]
     }
   }

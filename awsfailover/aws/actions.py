@@ -47,7 +47,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("iam:GetRole", "self-check"),
     Action("iam:SimulatePrincipalPolicy", "self-check"),
     Action("sns:Publish", "sns"),
+    Action("sns:GetTopicAttributes", "sns", probe="events"),  # doctor: the topic exists
     Action("events:PutEvents", "eventbridge"),
+    Action("events:DescribeEventBus", "eventbridge", probe="events"),  # doctor: the bus exists
 )
 
 

@@ -38,6 +38,8 @@ class Facts:
     missing_enis: list[str] = field(default_factory=list)
     instance_enis: dict[str, str] = field(default_factory=dict)  # instance -> its ENI here
     addresses: dict[str, EipState] = field(default_factory=dict)  # allocation id -> its state
+    # [events] target (sns, eventbridge) -> None when it exists, else why not
+    event_targets: dict[str, str | None] = field(default_factory=dict)
     # probe -> why it could not look (a denied action): fails the checks that need it only
     failed_probes: dict[str, str] = field(default_factory=dict)
 

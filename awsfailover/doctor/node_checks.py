@@ -173,3 +173,24 @@ def check_agent(settings: Settings, f: Facts) -> list[Line]:
             "systemctl status awsfailover-agent; journalctl -u awsfailover-agent",
         )
     ]
+
+
+def check_events(settings: Settings, f: Facts) -> list[Line]:
+    """The agent's SNS topic and EventBridge bus exist (and this role may read them)."""
+    ev = settings.events
+    names = {"sns": ev.sns_topic_arn, "eventbridge": ev.eventbridge_bus}
+    lines = []
+    for sink, problem in sorted(f.event_targets.items()):
+        if problem is None:
+            lines.append(Line(PASS, "events", f"{sink} target {names[sink]} exists"))
+        else:
+            key = "sns_topic_arn" if sink == "sns" else "eventbridge_bus"
+            lines.append(
+                Line(
+                    FAIL,
+                    "events",
+                    f"{sink}: {problem}; events to it are lost",
+                    f"create it, or fix [events] {key}; `awsfailover iam-policy` grants the read",
+                )
+            )
+    return lines

@@ -49,6 +49,18 @@ def _agent_probe(settings: Settings, expect: bool) -> str | None:
     return None if reply.startswith("OK") else f"socket {path}: {reply}"
 
 
+def _events_probe(settings: Settings, node: NodeFacts) -> dict[str, str | None]:
+    """The [events] targets: None for one that exists, else why not (missing, denied)."""
+    from awsfailover.aws import event_targets
+
+    ev, out = settings.events, {}
+    if ev.sns_topic_arn:
+        out["sns"] = event_targets.topic_problem(ev.sns_topic_arn)
+    if ev.eventbridge_bus:
+        out["eventbridge"] = event_targets.bus_problem(ev.eventbridge_bus, node.region())
+    return out
+
+
 def gather(
     settings: Settings,
     node: NodeFacts,
@@ -143,4 +155,5 @@ def gather(
         failed_probes=failed,
         instance_enis=instance_enis,
         addresses=addrs,
+        event_targets=_events_probe(settings, node),
     )

@@ -40,6 +40,10 @@ from awsfailover.sim.world import (
 ROOT_DIR = Path("/run/awsfailover-lab")  # root-owned: keepalived's script security accepts it
 
 
+POLL = 0.02  # seconds between the stopwatch's EC2 looks once keepalived holds the VIP
+BEFORE_MASTER_POLL = 0.25
+
+
 def _without_process_tracking(conf: str) -> str:
     """keepalived in a network namespace gets no process events (the kernel's connector
     serves the initial namespace only: "Failed to set/clear process event listen"), nor
@@ -434,20 +438,34 @@ class Lab:
 
     def measure(self, node: LabNode, timeout: float = 30.0) -> tuple[float | None, float | None]:
         """From now: (seconds until node's keepalived holds the VIP, seconds until EC2 has
-        converged on node's ENI); None for what did not happen within timeout. The link is
-        watched in its own thread: an EC2 poll under throttling can take longer than the
-        agent needs to converge."""
+        converged on node's ENI); None for what did not happen within timeout.
+
+        The stopwatch must not load the machine it times (a cold hook shares its two cores):
+        the link is followed by one `ip monitor` process, not an `ip` every 10 ms, and EC2 is
+        polled every POLL seconds once keepalived holds the VIP (nothing moves before it),
+        every BEFORE_MASTER_POLL before. An EC2 poll under throttling can take longer
+        than the agent needs to converge, so the link is watched in its own thread."""
         start = time.monotonic()
         found: dict[str, float] = {}
-        done = threading.Event()
+        monitor = subprocess.Popen(
+            ["ip", "-n", node.ns, "monitor", "address", "dev", "eth0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
 
         def watch_link() -> None:
-            while not done.is_set() and time.monotonic() - start < timeout:
-                if "10.0.1.100" in node.vips_on_link():
-                    found["master"] = time.monotonic() - start
-                    return
-                time.sleep(0.01)
+            if "10.0.1.100" not in node.vips_on_link():  # the monitor runs: nothing is missed
+                assert monitor.stdout is not None
+                for line in monitor.stdout:
+                    if " 10.0.1.100/" in line and not line.startswith("Deleted"):
+                        break
+                else:
+                    return  # the monitor was stopped
+            found["master"] = time.monotonic() - start
+            holds.set()
 
+        holds = threading.Event()  # keepalived holds the VIP: poll EC2 closely from now
         watcher = threading.Thread(target=watch_link, daemon=True)
         watcher.start()
         try:
@@ -455,10 +473,14 @@ class Lab:
                 if self.converged_on(node):
                     found["converged"] = time.monotonic() - start
                     break
-                time.sleep(0.02)
+                if holds.is_set():
+                    time.sleep(POLL)
+                else:
+                    holds.wait(BEFORE_MASTER_POLL)
             watcher.join(timeout=max(0.0, timeout - (time.monotonic() - start)))
         finally:
-            done.set()
+            monitor.kill()
+            monitor.wait(timeout=10)
         return found.get("master"), found.get("converged")
 
     @contextlib.contextmanager

@@ -69,29 +69,38 @@ def test_pair_master_killed_then_returns(
 ) -> None:
     lb = lab([150, 100], use_agent=mode == "agent", nopreempt=nopreempt)
     a, b = lb.nodes
-    settle(lb, a)
-    floor = client_floor() if mode == "hook" else None
-    lb.kill_keepalived(a)
-    converged = report(f"pair[{mode}]", "master killed", *lb.measure(b))
-    if floor is not None:
-        # issue 23: the cold hook alone converges within the master-down interval plus 1.3
-        # times a bare interpreter building the EC2 client, measured now (the hook reads the
-        # config cache keepalived-config left, so even this first MASTER skips pydantic)
+    # issue 23: the cold hook alone converges within the master-down interval plus 1.3 times
+    # a bare interpreter building the EC2 client, measured beside it (the hook reads the
+    # config cache keepalived-config left, so even this first MASTER skips pydantic). One
+    # kill is one sample of a ~0.4 s hook on a shared 2-core machine: the median of three.
+    goal_kills = 3 if mode == "hook" and not nopreempt else 1
+    converged, floors = [], []
+    for _ in range(goal_kills):
+        settle(lb, a)
+        if goal_kills > 1:
+            floors.append(client_floor())
+        lb.kill_keepalived(a)
+        converged.append(report(f"pair[{mode}]", "master killed", *lb.measure(b)))
+        assert lb.masters() == ["n1"]
+        lb.start_node(a)
+        if nopreempt:
+            # the returning node must stay BACKUP: give it well over the master-down interval
+            time.sleep(MASTER_DOWN + 3)
+            assert lb.masters() == ["n1"]
+            assert lb.converged_on(b)
+        else:
+            report(f"pair[{mode}]", "old master returns (preempt)", *lb.measure(a))
+    if floors:
+        conv, floor = sorted(converged)[1], sorted(floors)[1]
         goal = MASTER_DOWN_100 + 1.3 * floor
         E2E_TIMINGS.append(
-            f"pair[{mode}]: EC2 converged {converged:.2f}s after the kill; a bare interpreter "
-            f"building the EC2 client {floor:.2f}s; issue 23's goal {goal:.2f}s"
+            f"pair[{mode}]: EC2 converged {conv:.2f}s after the kill (median of "
+            f"{[round(c, 2) for c in converged]}); a bare interpreter building the EC2 client "
+            f"{floor:.2f}s (median of {[round(f, 2) for f in floors]}); issue 23's goal "
+            f"{goal:.2f}s"
         )
-        assert converged <= goal, (converged, floor)
-    assert lb.masters() == ["n1"]
-    lb.start_node(a)
-    if nopreempt:
-        # the returning node must stay BACKUP: give it well over the master-down interval
-        time.sleep(MASTER_DOWN + 3)
-        assert lb.masters() == ["n1"]
-        assert lb.converged_on(b)
-    else:
-        report(f"pair[{mode}]", "old master returns (preempt)", *lb.measure(a))
+        assert conv <= goal, (converged, floors)
+    if not nopreempt:
         settle(lb, a)
 
 
@@ -137,6 +146,51 @@ def test_an_unhealthy_agent_hands_mastership_over(lab: Callable[..., Lab]) -> No
     report("health", "its agent healthy again (health file 0)", *lb.measure(a, timeout=60))
     assert health.read_text() == "0\n"
     settle(lb, a)
+
+
+def test_a_kill_is_told_at_a_webhook() -> None:
+    """Issue 20: the peer's agent tells a webhook (on the lab's bridge, where the nodes reach
+    the endpoint) its `transition` to MASTER and then its `takeover.finished`, with the
+    seconds it measured."""
+    from helpers.webhook import Receiver
+
+    missing = missing_requirements()
+    if missing:
+        need(f"keepalived end-to-end tests {missing}")
+    lb = Lab.start([150, 100], use_agent=True)
+    host = urlparse(lb.url).hostname or ""
+    receiver = Receiver(host=host)
+    try:
+        for n in lb.nodes:
+            n.config.write_text(
+                n.config.read_text() + f'\n[events]\nwebhook_url = "{receiver.url}"\n'
+            )
+            lb.start_node(n)
+        a, b = lb.nodes
+        settle(lb, a)
+        receiver.got.clear()
+        lb.kill_keepalived(a)
+        converged = report("events", "master killed", *lb.measure(b))
+
+        def told() -> list[dict[str, object]]:
+            return [d for d, _s, _b in receiver.got if d["node"] == b.eni]
+
+        assert wait_for(lambda: "takeover.finished" in [d["type"] for d in told()], 10)
+        docs = told()
+        types = [d["type"] for d in docs]
+        assert types.index("transition") < types.index("takeover.finished"), types
+        trans = docs[types.index("transition")]
+        done = docs[types.index("takeover.finished")]
+        assert (trans["state"], trans["instance"]) == ("MASTER", "VI_1"), trans
+        assert done["complete"] is True and isinstance(done["seconds"], float), done
+        E2E_TIMINGS.append(
+            f"events: webhook told transition then takeover.finished ({done['seconds']:.2f}s "
+            f"measured by the agent; EC2 converged {converged:.2f}s after the kill)"
+        )
+        assert done["seconds"] < converged
+    finally:
+        receiver.close()
+        lb.close()
 
 
 def test_public_gateway_pair_moves_the_eip_on_a_kill_and_a_return(

@@ -12,7 +12,7 @@ __all__ = ["Receiver"]
 
 
 class Receiver:
-    def __init__(self, answer: bool = True) -> None:
+    def __init__(self, answer: bool = True, host: str = "127.0.0.1") -> None:
         self.got: list[tuple[dict[str, Any], str, bytes]] = []
         self.hold = threading.Event()
         rec = self
@@ -32,9 +32,9 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.url = f"http://{host}:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

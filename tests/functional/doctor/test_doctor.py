@@ -426,3 +426,41 @@ def test_auto_routes_are_judged_by_target_not_as_a_list(
     code, lines, out = doctor(node, imds)
     assert ("PASS", "route-tables") in {(s, c) for s, c, _m in lines}, out
     assert not [m for s, c, m in lines if s == "FAIL" and c == "route-tables"], out
+
+
+def test_event_targets_that_exist_pass_and_a_missing_one_fails(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
+) -> None:
+    """Issue 20: doctor checks that the [events] topic and bus exist (through the local
+    endpoint: AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL_EVENTBRIDGE)."""
+    import boto3
+
+    Setup(world, ec2)
+    kw = {"endpoint_url": world.endpoint_url, "region_name": REGION}
+    topic = boto3.client("sns", **kw).create_topic(Name="awsfailover-events")["TopicArn"]
+    boto3.client("events", **kw).create_event_bus(Name="ops")
+    node = make_node(world, tmp_path, agent_port)
+    base = node.config.read_text()
+    env = {
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url,
+        "AWS_ENDPOINT_URL_SNS": world.endpoint_url,
+        "AWS_ENDPOINT_URL_EVENTBRIDGE": world.endpoint_url,
+    }
+    missing_topic = topic.rsplit(":", 1)[0] + ":no-such-topic"
+    for sns_arn, bus, failing in (
+        (topic, "ops", set()),
+        (missing_topic, "ops", {"sns"}),
+        (topic, "no-such-bus", {"eventbridge"}),
+    ):
+        node.config.write_text(
+            base + f'\n[events]\nsns_topic_arn = "{sns_arn}"\neventbridge_bus = "{bus}"\n'
+        )
+        r = node.run("doctor", "--expect-agent", env=env)
+        lines = [x for x in LINE.findall(r.out) if x[1] == "events"]
+        assert len(lines) == 2, r.out + r.err
+        failed = {m.split(":", 1)[0] for s, _c, m in lines if s == "FAIL"}
+        assert failed == failing, r.out
+        assert r.code == (1 if failing else 0), r.out
+        for s, _c, m in lines:
+            if s == "FAIL":
+                assert "does not exist" in m, m

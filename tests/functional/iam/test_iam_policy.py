@@ -246,13 +246,13 @@ def test_events_get_publish_on_the_topic_and_put_events_on_the_bus_only() -> Non
         {
             "Sid": "PublishEventsToTopic",
             "Effect": "Allow",
-            "Action": ["sns:Publish"],
+            "Action": ["sns:GetTopicAttributes", "sns:Publish"],
             "Resource": [topic],
         },
         {
             "Sid": "PutEventsOnBus",
             "Effect": "Allow",
-            "Action": ["events:PutEvents"],
+            "Action": ["events:DescribeEventBus", "events:PutEvents"],
             "Resource": [f"arn:aws:events:eu-west-1:{ACCT}:event-bus/ops"],
         },
     ]
