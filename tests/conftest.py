@@ -19,6 +19,9 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "eu-north-1",
         "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9/",
+        # a client a test forgets to point at the local endpoint meets a closed loopback
+        # port, never AWS (a CI run saw doctor reach for sns.eu-north-1.amazonaws.com)
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9/",
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     }

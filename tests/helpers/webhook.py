@@ -1,5 +1,6 @@
-"""A webhook on loopback: records each POST (document, signature header, raw body), or never
-answers (a sink that is down in the worst way: it accepts and then says nothing)."""
+"""A webhook on loopback: records each POST (document, signature header, raw body) and
+answers status, or never answers (a sink that is down in the worst way: it accepts and then
+says nothing)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ __all__ = ["Receiver"]
 
 
 class Receiver:
-    def __init__(self, answer: bool = True, host: str = "127.0.0.1") -> None:
+    def __init__(self, answer: bool = True, host: str = "127.0.0.1", status: int = 204) -> None:
         self.got: list[tuple[dict[str, Any], str, bytes]] = []
         self.hold = threading.Event()
         rec = self
@@ -26,7 +27,8 @@ class Receiver:
                 rec.got.append(
                     (json.loads(body), self.headers.get("X-Awsfailover-Signature", ""), body)
                 )
-                self.send_response(204)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:

@@ -286,6 +286,7 @@ def awsfailover(
         **os.environ,
         "AWSFAILOVER_ENDPOINT_URL": url,
         "AWSFAILOVER_FAILOVER__STATE_DIR": str(state),
+        "AWS_ENDPOINT_URL": url,  # every other service (doctor's SNS and EventBridge looks)
     }
     return subprocess.run(
         [sys.executable, "-m", "awsfailover", "--config", str(config), *args],

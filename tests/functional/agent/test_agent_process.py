@@ -99,7 +99,9 @@ def test_200_random_transitions_end_on_the_last_master(env, tmp_path: Path):
             listeners=(audits[n],),
         )
     rng = random.Random(20261121)
-    received: dict[str, list[tuple[float, str, int]]] = {"a": [], "b": []}
+    # (before dispatch, after it, state, generation): acting first, a worker's first call can
+    # come before dispatch returns, so a transition's moment is the span of its dispatch
+    received: dict[str, list[tuple[float, float, str, int | None]]] = {"a": [], "b": []}
     lock = threading.Lock()
     last_master = "a"
     sent = 0
@@ -115,8 +117,9 @@ def test_200_random_transitions_end_on_the_last_master(env, tmp_path: Path):
                 steps.append((new, "MASTER"))
             for node, state in steps:
                 with lock:
+                    began = time.monotonic()
                     gen = by[node].dispatch(Transition("INSTANCE", "VI_1", state), "test")
-                    received[node].append((time.monotonic(), state, gen))
+                    received[node].append((began, time.monotonic(), state, gen))
                 sent += 1
             # mostly fast (transitions land on takeovers in flight), sometimes long enough
             # for a takeover to finish
@@ -130,14 +133,17 @@ def test_200_random_transitions_end_on_the_last_master(env, tmp_path: Path):
         assert holder(ec2, world.vip6) == [want]
         for t in world.rtb_clients:
             assert {route_targets(ec2, t)[d] for d in (ROUTE4, world.prefix_list)} == {want}
-        # no stale action: every mutating call a node made was cleared by its newest
-        # transition at that moment, and that transition was MASTER
+        # no stale action: every mutating call a node made belongs to a MASTER transition
+        # whose dispatch had begun, and no newer transition had been dispatched by then
         for n in by:
+            seen = [(b, e, st, g) for b, e, st, g in received[n] if g is not None]
             for at, _inst, gen in audits[n].entries:
-                before = [r for r in received[n] if r[0] <= at]
-                assert before, "a mutation before any transition"
-                newest = max(before, key=lambda r: r[2])
-                assert newest[1] == "MASTER" and newest[2] == gen, (n, at, newest, gen)
+                mine = [r for r in seen if r[3] == gen]
+                assert mine, (n, at, gen, "a mutation of no transition")
+                assert all(r[2] == "MASTER" for r in mine), (n, at, gen, mine)
+                assert min(r[0] for r in mine) <= at, (n, at, gen, "before its transition")
+                newer = [r for r in seen if r[3] > gen and r[1] <= at]  # type: ignore[operator]
+                assert not newer, (n, at, gen, "after a newer transition", newer[:3])
         # both kinds happened: takeovers that moved things and takeovers cut short
         assert sum(len(log.entries) for log in audits.values()) > 0
         superseded = sum(

@@ -187,3 +187,33 @@ def test_a_webhook_that_never_answers_delays_no_takeover(env, tmp_path: Path) ->
         assert ratio < 1.5, times  # a bound for a test; the measured ratio is printed
     finally:
         dead.close()
+
+
+@pytest.mark.parametrize("sink", ["answers-500", "refuses-connections"])
+def test_a_failing_webhook_delays_no_takeover(env, tmp_path: Path, sink: str) -> None:
+    """Issue 20: a sink answering 500, or one whose port is closed: the takeover converges
+    as without it (the bus only appends to the outbox; the sender retries off the path)."""
+    import socket
+
+    _sim, world = env
+    failing = Receiver(status=500)
+    url = failing.url
+    if sink == "refuses-connections":
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    try:
+        cfg = events_cfg(world, tmp_path, f'webhook_url = "{url}"')
+        with Running(make_agent(cfg)) as agent:
+            assert wait_for(lambda: agent.last_reconcile_ok is not None)
+            agent.dispatch(Transition("INSTANCE", "VI_1", "MASTER"), "fifo")
+            assert wait_for(lambda: holder(ec2_client(world.endpoint_url), VIP4) == [world.eni_b])
+            done = {"instance": "VI_1", "result": "converged"}
+            assert wait_for(lambda: sample(agent, "awsfailover_takeovers_total", **done) == 1)
+            # the takeover's own seconds, as without a sink (the local endpoint: ~0.1-0.3 s);
+            # the sink meanwhile retries its 500s or refusals for up to 30 s, off the path
+            took = sample(agent, "awsfailover_takeover_duration_seconds_sum", instance="VI_1")
+            assert 0 < took < 2.0, took
+            assert sample(agent, "awsfailover_events_sent_total", sink="webhook") == 0
+    finally:
+        failing.close()
