@@ -263,7 +263,9 @@ def row6(world: World, tmp: Path, sim: SimClient) -> tuple[str, dict[str, list[f
         sim.set_faults(buckets=True, bucket_share=0.5, latency=LATENCY)
         take = []
         for i in range(RUNS):
-            node = "b" if i % 2 == 0 else "a"
+            node, other = ("b", "a") if i % 2 == 0 else ("a", "b")
+            with (cfgs[other].parent / "notify.fifo").open("w") as fh:
+                fh.write('INSTANCE "VI_1" BACKUP 100\n')  # as keepalived tells the old master
             take.append(fifo_takeover(cfgs[node].parent, logs[node], 60))
         throttled = sum(n for k, n in sim.outcomes().items() if k.endswith(":throttled"))
         sim.set_faults()
