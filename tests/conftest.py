@@ -31,6 +31,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 from helpers.nodes import Node
 from helpers.timings import E2E_TIMINGS, TF_TIMINGS
+from helpers.webhook import Receiver
 
 from awsfailover.sim import LocalEndpoint, SimClient
 from awsfailover.sim.server import spawn
@@ -143,3 +144,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
         total = sum(TF_TIMINGS.values())
         parts = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(TF_TIMINGS.items()))
         terminalreporter.write_line(f"{total:.1f}s total: {parts}")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook on loopback that records what it is sent (tests/helpers/webhook.py)."""
+    r = Receiver()
+    yield r
+    r.close()

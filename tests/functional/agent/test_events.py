@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,6 @@ from awsfailover.sim.world import VIP4, ec2_client, holder
 
 KEY = b"s3cret"
 FIELDS = {"version", "id", "time", "type", "group", "node", "instance"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def events_cfg(world, tmp_path: Path, extra: str) -> Path:  # type: ignore[no-untyped-def]

@@ -5,10 +5,8 @@ most that second, and the failover itself nothing."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from helpers.nodes import Node
 from helpers.webhook import Receiver
 
@@ -16,13 +14,6 @@ from awsfailover.agent.sinks.once import ONCE_BUDGET
 from awsfailover.sim.world import VIP4, World, ec2_client, holder
 
 FIELDS = {"version", "id", "time", "type", "group", "node", "instance"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def with_webhook(node: Node, url: str) -> None:
