@@ -41,6 +41,10 @@ THROTTLE_CODES = frozenset(
 )
 
 
+# DynamoDB's answer to a conditional write whose condition does not hold (HTTP 400)
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
 class AwsFailoverError(Exception):
     """Base class: the message is the one line an operator reads."""
 
@@ -63,6 +67,22 @@ class Superseded(AwsFailoverError):
     """A newer keepalived transition for the same instance took over this one."""
 
     exit_code = EXIT_OK
+
+
+class LeaseLost(Superseded):
+    """The arbiter's lease for this instance is no longer ours (another node took it, or our
+    renewals failed for a ttl under on_unreachable = "hold"): stop before the next call."""
+
+    exit_code = EXIT_FAILED
+
+
+class LeaseRefused(AwsFailoverError):
+    """The arbiter's lease could not be taken (another node renews it, or the table did not
+    answer under on_unreachable = "hold"): nothing was moved."""
+
+    def __init__(self, message: str, holder: str | None = None) -> None:
+        self.holder = holder
+        super().__init__(message)
 
 
 # What an operator should do about an error AWS names precisely.

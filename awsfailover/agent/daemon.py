@@ -25,6 +25,7 @@ from awsfailover.agent.handoff_server import HandoffServer
 from awsfailover.agent.health import HealthChanges, judge_health
 from awsfailover.agent.http import MetricsServer
 from awsfailover.agent.keepalived_guard import KeepalivedGuard
+from awsfailover.agent.lease_gate import LeaseGate, LeaseKeeper
 from awsfailover.agent.listeners import LogListener, MetricsListener
 from awsfailover.agent.metrics import Metrics
 from awsfailover.agent.ordering import Ordering
@@ -39,6 +40,8 @@ from awsfailover.agent.worker import Workers
 from awsfailover.config.load import load_settings
 from awsfailover.config.schema import Settings
 from awsfailover.core.deadline import Deadline
+from awsfailover.core.spec import InstanceSpec
+from awsfailover.failover.arbiter import build_arbiter
 from awsfailover.failover.engine import Engine
 from awsfailover.keepalived.fifo import FifoReader
 from awsfailover.keepalived.protocol import Transition
@@ -105,6 +108,7 @@ class Agent:
             self.events.add(sink)  # only appends to its outboxes: never waits on the network
         self.sequences = Sequences(settings.failover)
         self.workers = Workers(self.engines, self.sequences, self.events, self.metrics)
+        self.keeper = _lease_keeper(self)
         self.ordering = Ordering(self.sequences, self.workers, self.events)
         self.wakeup = Wakeup()
         self.last_reconcile_ok: float | None = None
@@ -156,8 +160,7 @@ class Agent:
     # --- reload --------------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Build the new engine first, swap, and let the old one finish the takeovers that
-        hold it: a reload never aborts a takeover in flight."""
+        """New engine first, then swap: the old one finishes the takeovers that hold it."""
         try:
             new = load_settings(self.config_path)
             engine = self.engine_factory(new, self.metrics)
@@ -235,6 +238,8 @@ class Agent:
             self.ordering.fifo = self._fifo
             self._threads.append(spawn(read_fifo, "fifo", self._fifo, self.wakeup.stop_fd))
         self._threads.append(spawn(self._handoff.serve, "handoff"))
+        if self.keeper is not None:
+            self._threads.append(spawn(self.keeper.run, "lease"))
         if cfg.metrics_address:  # bound now when free (a bad address is fatal); else retried
             self._http = MetricsServer.bound(cfg.metrics_address, self.registry, self.healthy)
             self._threads.append(spawn(self._http.run, "metrics", self.wakeup.stop_fd))
@@ -259,6 +264,8 @@ class Agent:
         self.systemd.stopping()
         self.wakeup.request("stop")  # wakes the FIFO reader and the hand-off server
         self._handoff.close()
+        if self.keeper is not None:
+            self.keeper.stop()
         self.workers.stop_all(self.settings.agent.takeover_deadline + 1.0)
         if self._http is not None:
             self._http.close()
@@ -275,6 +282,23 @@ def _warn_restart_only(old: Settings, new: Settings) -> None:
     for key in ("fifo", "socket", "metrics_address"):
         if getattr(new.agent, key) != getattr(old.agent, key):
             log.warning("reload: agent.%s changed; takes effect at restart", key)
+    if (new.arbiter, new.group.name) != (old.arbiter, old.group.name):
+        log.warning("reload: [arbiter] or group.name changed; takes effect at restart")
+
+
+def _lease_keeper(agent: Agent) -> LeaseKeeper | None:
+    """The arbiter's gates for the workers and the thread that renews and watches, or None
+    without [arbiter]. Restart-only: a lease must not change table or name under a holder."""
+    arbiter = build_arbiter(agent.settings, agent.engine.region)
+    if arbiter is None:
+        return None
+    engines = agent.engines
+
+    def gate(inst: InstanceSpec) -> LeaseGate:
+        return LeaseGate(arbiter, inst.name, lambda: engines.current.eni_of(inst), agent.events)
+
+    agent.workers.gate = gate
+    return LeaseKeeper(arbiter.ttl / 6, lambda: [w.lease_turn for w in agent.workers.values()])
 
 
 def _handoff_server(agent: Agent) -> HandoffServer:

@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "HealthChanged",
     "InputFailed",
+    "LeaseEvent",
     "Listener",
     "MaintenanceChanged",
     "MutationEvent",
@@ -37,7 +38,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Reason = Literal["transition", "drift"]
-Result = Literal["converged", "noop", "partial", "failed", "superseded"]
+Result = Literal["converged", "noop", "partial", "failed", "superseded", "refused"]
 
 
 @dataclass(frozen=True)
@@ -86,15 +87,30 @@ class MutationEvent:
 
 @dataclass(frozen=True)
 class SplitBrainEvent:
-    """damped: drift repairs latched off (another node also claims MASTER); cleared:
-    keepalived reported a transition, which resets the damper (was_damped says whether it
-    had latched)."""
+    """damped: drift repairs latched off (another node also claims MASTER); lease_held: this
+    MASTER moves nothing, because another node (holder) keeps renewing the arbiter's lease;
+    cleared: keepalived reported a transition, which resets the damper, or the lease was
+    taken (was_damped says whether either had latched)."""
 
     instance: str
-    status: Literal["damped", "cleared"]
+    status: Literal["damped", "cleared", "lease_held"]
     repairs: int = 0
     window: float = 0.0
     was_damped: bool = False
+    holder: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaseEvent:
+    """The arbiter's lease as this agent holds it: taken (token), lost (to holder), released
+    (on demotion), unreachable (the table did not answer: a takeover went on without the
+    lease, or held, per on_unreachable; detail says which and why)."""
+
+    instance: str
+    what: Literal["taken", "lost", "released", "unreachable"]
+    token: int | None = None
+    holder: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,7 @@ Event = (
     | TakeoverFinished
     | MutationEvent
     | SplitBrainEvent
+    | LeaseEvent
     | Reconciled
     | InputFailed
     | HealthChanged

@@ -8,6 +8,7 @@ import time
 from awsfailover.agent.events import (
     Event,
     InputFailed,
+    LeaseEvent,
     Reconciled,
     SplitBrainEvent,
     TakeoverFinished,
@@ -40,7 +41,9 @@ class MetricsListener:
         elif isinstance(event, SplitBrainEvent):
             if event.status == "damped":
                 m.damped.labels(event.instance).inc()
-            m.split_brain.labels(event.instance).set(1 if event.status == "damped" else 0)
+            m.split_brain.labels(event.instance).set(0 if event.status == "cleared" else 1)
+        elif isinstance(event, LeaseEvent):
+            self._lease(event)
         elif isinstance(event, TakeoverFinished):
             m.takeovers.labels(event.instance, event.result).inc()
             out = event.outcome
@@ -56,6 +59,16 @@ class MetricsListener:
             for name, (here, total) in event.items.items():
                 m.set_items(name, set(here), list(total))
 
+    def _lease(self, event: LeaseEvent) -> None:
+        m, name = self.metrics, event.instance
+        if event.what == "taken" and event.token is not None:
+            m.lease_held.labels(name).set(1)
+            m.lease_token.labels(name).set(event.token)
+        elif event.what in ("lost", "released"):
+            m.lease_held.labels(name).set(0)
+        elif event.what == "unreachable":
+            m.arbiter_unreachable.labels(name).inc()
+
 
 class LogListener:
     def __call__(self, event: Event) -> None:
@@ -70,6 +83,15 @@ class LogListener:
                 event.repairs,
                 event.window,
             )
+        elif isinstance(event, SplitBrainEvent) and event.status == "lease_held":
+            log.error(
+                "%s: SPLIT BRAIN: keepalived has this node MASTER, but %s keeps renewing the "
+                "arbiter's lease: moving nothing, watching the lease",
+                event.instance,
+                event.holder,
+            )
+        elif isinstance(event, LeaseEvent):
+            _lease(event)
         elif isinstance(event, TakeoverFinished):
             self._finished(event)
 
@@ -80,7 +102,17 @@ class LogListener:
             log.info("%s", event.error)
         elif event.result == "failed" and event.error is not None:
             log.error("%s: takeover failed: %s", name, event.error)
+        elif event.result == "refused":
+            log.error("%s: %s: nothing moved: %s", name, event.reason, event.error)
         elif event.result == "converged" and out is not None:
             log.info("%s: %s: %s", name, event.reason, out.converged())
         elif event.result == "partial" and out is not None:
             log.error("%s: %s: %s", name, event.reason, out.shortfall())
+
+
+def _lease(event: LeaseEvent) -> None:
+    """An unreachable table is logged where it is met (failover.arbiter), once."""
+    if event.what == "lost":
+        log.error("%s: arbiter lease LOST to %s: %s", event.instance, event.holder, event.detail)
+    elif event.what == "released":
+        log.info("%s: arbiter lease released (token %s)", event.instance, event.token)

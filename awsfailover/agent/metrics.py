@@ -70,7 +70,27 @@ class Metrics:
         )
         self.split_brain = Gauge(
             "awsfailover_split_brain",
-            "1 while takeovers of the instance are being damped",
+            "1 while takeovers of the instance are being damped, or refused because another "
+            "node keeps renewing the arbiter's lease",
+            ["instance"],
+            registry=registry,
+        )
+        self.lease_held = Gauge(
+            "awsfailover_lease_held",
+            "1 while this node holds the instance's arbiter lease",
+            ["instance"],
+            registry=registry,
+        )
+        self.lease_token = Gauge(
+            "awsfailover_lease_token",
+            "The fencing token of the lease this node last took",
+            ["instance"],
+            registry=registry,
+        )
+        self.arbiter_unreachable = Counter(
+            "awsfailover_arbiter_unreachable_total",
+            "Takeovers that met an arbiter table that did not answer (moved without the "
+            "lease under on_unreachable = act, nothing under hold)",
             ["instance"],
             registry=registry,
         )

@@ -30,12 +30,13 @@ from awsfailover.agent.events import (
     TakeoverFinished,
     TakeoverStarted,
 )
+from awsfailover.agent.lease_gate import LeaseGate
 from awsfailover.agent.metrics import Metrics
 from awsfailover.agent.sequences import Sequences
 from awsfailover.config.schema import AgentSettings
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.spec import InstanceSpec
-from awsfailover.errors import AwsError, ConfigError, Superseded
+from awsfailover.errors import AwsError, ConfigError, LeaseRefused, Superseded
 from awsfailover.failover.moves import Guard
 from awsfailover.failover.sequence import ZERO, Stamp
 
@@ -56,8 +57,10 @@ class InstanceWorker:
         settings: AgentSettings,
         *,
         liveness: Callable[[], None] = lambda: None,
+        gate: LeaseGate | None = None,
     ) -> None:
         self.inst = inst
+        self.gate = gate  # the arbiter's lease, when there is one
         self.liveness = liveness  # keepalived's guard: a dead keepalived turns us UNKNOWN
         self.engines = engines
         self.sequences = sequences
@@ -95,9 +98,15 @@ class InstanceWorker:
             self.repair = False
             self.settle_at = None
             was = self.damper.transition()
+            was = (self.gate is not None and self.gate.transition()) or was
             self.events.emit(SplitBrainEvent(self.inst.name, "cleared", was_damped=was))
             self.cond.notify_all()
             return self.gen
+
+    def lease_turn(self) -> None:
+        """The lease keeper's turn; a MASTER refused the lease takes it once it may."""
+        if self.gate is not None and self.gate.tick(self.role == "MASTER"):
+            self.request_repair()
 
     def request_repair(self) -> None:
         with self.cond:
@@ -147,6 +156,8 @@ class InstanceWorker:
                     self._settle(gen)
                 elif role == "MASTER":
                     self._takeover(gen, reason)
+                elif self.gate is not None and not settle:
+                    self.gate.demoted()
             except Exception:  # a worker must survive anything to serve the next transition
                 log.exception("%s: takeover crashed", self.inst.name)
                 self.events.emit(TakeoverFinished(self.inst.name, reason, gen, "failed"))
@@ -216,7 +227,13 @@ class InstanceWorker:
                     if reason == "transition"
                     else None
                 )
-                outcome = engine.takeover(self.inst, deadline, self._guard(gen), warm_age=warm)
+                guard, fence = self._guard(gen), None
+                if self.gate is not None:
+                    guard, fence = self.gate.admit(deadline, guard)
+                outcome = engine.takeover(self.inst, deadline, guard, warm_age=warm, fence=fence)
+            except LeaseRefused as exc:
+                self.events.emit(TakeoverFinished(name, reason, gen, "refused", error=str(exc)))
+                return
             except Superseded as exc:
                 self.events.emit(TakeoverFinished(name, reason, gen, "superseded", error=str(exc)))
                 return
@@ -245,6 +262,7 @@ class Workers(dict[str, InstanceWorker]):
         self.events = events
         self.metrics = metrics
         self.liveness: Callable[[], None] = lambda: None  # the agent sets keepalived's guard
+        self.gate: Callable[[InstanceSpec], LeaseGate | None] = lambda _inst: None
 
     def sync(self, specs: list[InstanceSpec], settings: AgentSettings) -> None:
         wanted = {i.name: i for i in specs}
@@ -256,7 +274,13 @@ class Workers(dict[str, InstanceWorker]):
                 self[name].reconfigure(inst, settings)
             else:
                 self[name] = InstanceWorker(
-                    inst, self.engines, self.sequences, self.events, settings, liveness=self._live
+                    inst,
+                    self.engines,
+                    self.sequences,
+                    self.events,
+                    settings,
+                    liveness=self._live,
+                    gate=self.gate(inst),
                 )
                 self.metrics.set_state(name, "UNKNOWN")
 

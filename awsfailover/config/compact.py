@@ -26,7 +26,7 @@ __all__ = [
     "to_doc",
 ]
 
-FORMAT = 1  # bump when the document's shape changes: an old cache is then simply a miss
+FORMAT = 2  # bump when the document's shape changes: an old cache is then simply a miss
 
 
 # --- what the failover path reads: the Protocol the engine is typed with --------------------
@@ -57,6 +57,17 @@ class _Failover(Protocol):
 class _Group(Protocol):
     @property
     def enis(self) -> Sequence[str]: ...
+    @property
+    def name(self) -> str | None: ...
+
+
+class _Arbiter(Protocol):
+    @property
+    def table(self) -> str: ...
+    @property
+    def lease_ttl(self) -> float: ...
+    @property
+    def on_unreachable(self) -> str: ...
 
 
 class _Instance(Protocol):
@@ -82,6 +93,8 @@ class FailoverConfig(Protocol):
     def group(self) -> _Group: ...
     @property
     def instances(self) -> Sequence[_Instance]: ...
+    @property
+    def arbiter(self) -> _Arbiter | None: ...
     @property
     def specs(self) -> list[InstanceSpec]: ...
     def instance(self, name: str) -> _Instance: ...
@@ -109,6 +122,14 @@ class CompactFailover:
 @dataclass(frozen=True)
 class CompactGroup:
     enis: tuple[str, ...]
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class CompactArbiter:
+    table: str
+    lease_ttl: float
+    on_unreachable: str
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,7 @@ class CompactSettings:
     failover: CompactFailover
     group: CompactGroup
     instances: tuple[CompactInstance, ...]
+    arbiter: CompactArbiter | None = None
 
     @property
     def specs(self) -> list[InstanceSpec]:
@@ -162,8 +184,11 @@ def to_doc(settings: FailoverConfig) -> dict[str, Any]:
             "state_dir": str(f.state_dir),
             "fallback_state_dir": str(f.fallback_state_dir),
         },
-        "group": {"enis": list(settings.group.enis)},
+        "group": {"enis": list(settings.group.enis), "name": settings.group.name},
         "instances": [_spec_doc(i.spec) for i in settings.instances],
+        "arbiter": None
+        if (a := settings.arbiter) is None
+        else {"table": a.table, "lease_ttl": a.lease_ttl, "on_unreachable": a.on_unreachable},
     }
 
 
@@ -207,8 +232,11 @@ def from_doc(doc: dict[str, Any]) -> CompactSettings:
             state_dir=Path(f["state_dir"]),
             fallback_state_dir=Path(f["fallback_state_dir"]),
         ),
-        group=CompactGroup(tuple(doc["group"]["enis"])),
+        group=CompactGroup(tuple(doc["group"]["enis"]), doc["group"]["name"]),
         instances=tuple(CompactInstance(i["name"], _spec(i)) for i in doc["instances"]),
+        arbiter=None
+        if (a := doc["arbiter"]) is None
+        else CompactArbiter(str(a["table"]), float(a["lease_ttl"]), str(a["on_unreachable"])),
     )
 
 

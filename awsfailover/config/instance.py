@@ -17,6 +17,7 @@ from awsfailover.core.names import (
     AZ_RE,
     EIPALLOC_RE,
     ENI_RE,
+    GROUP_NAME_RE,
     IFNAME_RE,
     NAME_RE,
     PL_RE,
@@ -286,6 +287,11 @@ class GroupSettings(Strict):
         default_factory=list,
         description="Every member's ENI, this node's included: the ENIs a VIP may move between.",
     )
+    name: str | None = Field(
+        None,
+        description="The group's name, the same on every member: the arbiter's leases are "
+        "<name>/<instance>, so many groups share one table (required with [arbiter]).",
+    )
     account_id: str | None = Field(
         None, description="12-digit account id, for the ARNs iam-policy prints."
     )
@@ -303,6 +309,13 @@ class GroupSettings(Strict):
                 raise ValueError(f"{e!r} is not an ENI id (eni-...)")
         if len(set(v)) != len(v):
             raise ValueError("duplicate ENI")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not GROUP_NAME_RE.match(v):
+            raise ValueError(f"{v[:80]!r} is not a group name (1-64 of A-Z a-z 0-9 . _ -)")
         return v
 
     @field_validator("account_id")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "AgentSettings",
+    "ArbiterSettings",
     "EipSettings",
     "EventsSettings",
     "FailoverSettings",
@@ -42,6 +43,7 @@ from pydantic_settings import (
 )
 
 from awsfailover import defaults
+from awsfailover.config.arbiter import ArbiterSettings
 from awsfailover.config.compact import find_instance
 from awsfailover.config.instance import (
     EipSettings,
@@ -258,6 +260,7 @@ class Settings(BaseSettings):
     failover: FailoverSettings = Field(default_factory=FailoverSettings)  # type: ignore[arg-type]
     agent: AgentSettings = Field(default_factory=AgentSettings)  # type: ignore[arg-type]
     events: EventsSettings = Field(default_factory=EventsSettings)  # type: ignore[arg-type]
+    arbiter: ArbiterSettings | None = None
 
     _toml_doc: ClassVar[dict[str, Any] | None] = None
 
@@ -293,6 +296,15 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{v[:80]!r} is not an http(s) URL")
         return v
+
+    @model_validator(mode="after")
+    def _arbiter_group(self) -> Settings:
+        if self.arbiter is not None and self.group.name is None:
+            raise ValueError(
+                "[arbiter] needs group.name: the leases are <group.name>/<instance>, and it "
+                "must be the same on every member"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> Settings:

@@ -9,8 +9,10 @@ import re
 __all__ = [
     "ACCOUNT_RE",
     "AZ_RE",
+    "DYNAMODB_TABLE_RE",
     "EIPALLOC_RE",
     "ENI_RE",
+    "GROUP_NAME_RE",
     "IFNAME_RE",
     "NAME_RE",
     "PL_RE",
@@ -28,3 +30,7 @@ PL_RE = re.compile(r"^pl-[0-9a-f]{8,17}$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 EIPALLOC_RE = re.compile(r"^eipalloc-[0-9a-f]{8,17}$")
 AZ_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z](-[a-z0-9]+)?$")
+# A group's name is the prefix of its leases' keys and of the IAM LeadingKeys condition:
+# no "/" (the separator) and nothing an IAM string pattern treats specially (* ?).
+GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+DYNAMODB_TABLE_RE = re.compile(r"^[A-Za-z0-9._-]{3,255}$")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 from collections.abc import Callable
 
 from awsfailover.aws.clients import CallObserver
@@ -27,6 +26,7 @@ from awsfailover.failover.calls import Calls
 from awsfailover.failover.confirm import Confirmer
 from awsfailover.failover.moves import Guard, Moves
 from awsfailover.failover.observe import Observer
+from awsfailover.failover.refcount import Retiring
 
 __all__ = ["CONFIRM_GRACE", "MAX_ROUNDS", "Engine", "build_engine"]
 
@@ -96,13 +96,15 @@ class Engine:
         self.observer = Observer(settings, ec2, self.calls, eni_id, self.eni_of)
         self.moves = Moves(ec2, self.calls)
         self.confirmer = Confirmer(self.observer.observe, self.eni_of, self.observer.remember)
-        self._users_lock = threading.Lock()
-        self._users = 0
-        self._retired = False
+        self._users = Retiring(self.close)
 
     def eni_of(self, inst: InstanceSpec) -> str:
         """The ENI inst moves to: its own (multi-NIC node), else the node's."""
         return self._enis.get(inst.name) or inst.eni_id or self.eni_id
+
+    @property
+    def region(self) -> str:
+        return str(self.ec2.client.meta.region_name)
 
     @property
     def ipv4_limit(self) -> tuple[str, int] | None:
@@ -126,24 +128,14 @@ class Engine:
 
     # The agent swaps engines on reload; a takeover holding the old one must finish with it.
     def acquire(self) -> Engine:
-        with self._users_lock:
-            self._users += 1
-            return self
+        self._users.acquire()
+        return self
 
     def release(self) -> None:
-        with self._users_lock:
-            self._users -= 1
-            done = self._retired and self._users == 0
-        if done:
-            self.close()
+        self._users.release()
 
     def retire(self) -> None:
-        """Close once the last user releases (now, if there is none)."""
-        with self._users_lock:
-            self._retired = True
-            done = self._users == 0
-        if done:
-            self.close()
+        self._users.retire()
 
     def observe(self, inst: InstanceSpec, deadline: Deadline) -> Observed:
         return self.observer.observe(inst, deadline)
@@ -195,10 +187,12 @@ class Engine:
         deadline: Deadline,
         guard: Guard = _no_guard,
         warm_age: float | None = None,
+        fence: int | None = None,
     ) -> Outcome:
         """Converge inst onto this node; never raises for a partial result, reports it. With
         warm_age (the agent) act first: "set" calls planned from the last observation younger
-        than warm_age, then only a confirming look; wrong knowledge falls back to a fresh one."""
+        than warm_age, then only a confirming look; wrong knowledge falls back to a fresh one.
+        fence: the arbiter's lease token, logged with each mutating call."""
         first = self._act_first(inst, warm_age) if warm_age else None
         the_plan, observed = first if first is not None else self.plan(inst, deadline)
         ours = self.eni_of(inst)
@@ -232,7 +226,9 @@ class Engine:
         final: Observed | None = None
         for round_ in range(1, MAX_ROUNDS + 1):
             known = len(outcome.errors)
-            superseded, done = self.moves.execute(inst, the_plan, deadline, counted_guard, outcome)
+            superseded, done = self.moves.execute(
+                inst, the_plan, deadline, counted_guard, outcome, fence=fence
+            )
             failed = first is not None and round_ == 1 and len(outcome.errors) > known
             if failed and superseded is None and not deadline.expired():
                 retry = self._fresh_look(inst, the_plan, deadline, outcome, known)

@@ -42,10 +42,18 @@ class Moves:
         self.ipv6 = Ipv6Mover(ec2)
 
     def execute(
-        self, inst: InstanceSpec, the_plan: Plan, deadline: Deadline, guard: Guard, out: Outcome
+        self,
+        inst: InstanceSpec,
+        the_plan: Plan,
+        deadline: Deadline,
+        guard: Guard,
+        out: Outcome,
+        *,
+        fence: int | None = None,
     ) -> tuple[Superseded | None, list[Action]]:
         """Run independent actions concurrently; errors go to the outcome. Returns what
-        stopped us (if anything) and the actions that succeeded."""
+        stopped us (if anything) and the actions that succeeded. fence: the arbiter's lease
+        token, logged with each action made under it."""
         futures: dict[Action, Future[None]] = {}
         for a in the_plan.actions:
             if not (isinstance(a, AssociateEip) and a.after_vip):
@@ -62,6 +70,8 @@ class Moves:
             try:
                 self.calls.wait(fut, deadline, action.describe())
                 done.append(action)
+                if fence is not None:
+                    log.info("%s: %s: done (lease token %d)", inst.name, action.describe(), fence)
             except Superseded as exc:
                 superseded = exc
             except AwsError as exc:

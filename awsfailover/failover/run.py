@@ -29,7 +29,9 @@ from awsfailover.errors import (
     ConfigError,
     FailoverIncomplete,
 )
+from awsfailover.failover.arbiter import Arbiter, both, build_arbiter, renewing
 from awsfailover.failover.engine import Engine, build_engine
+from awsfailover.failover.moves import Guard
 from awsfailover.failover.sequence import (
     ZERO,
     Record,
@@ -84,14 +86,15 @@ def converge(
     own = engine is None
     engine = engine or build_engine(settings, instances=[inst])
     try:
+        arbiter = build_arbiter(settings, engine.region)
         if seq is None:
-            return engine.takeover(inst, deadline)
+            return _takeover(engine, arbiter, inst, deadline, _no_guard)
 
         def guard() -> None:
             seq.check(stamp)
 
         with seq.exclusive(stamp, timeout=settings.failover.deadline):
-            return engine.takeover(inst, deadline, guard)
+            return _takeover(engine, arbiter, inst, deadline, guard)
     except AwsError as exc:
         # Failed before acting (the observation or the plan): nothing moved. Say what did not,
         # in the one line keepalived's log keeps.
@@ -102,6 +105,24 @@ def converge(
     finally:
         if own:
             engine.close()
+
+
+def _no_guard() -> None:
+    return None
+
+
+def _takeover(
+    engine: Engine, arbiter: Arbiter | None, inst: InstanceSpec, deadline: Deadline, guard: Guard
+) -> Outcome:
+    """The takeover, under the arbiter's lease when there is one (taken first, which may
+    wait up to its ttl here: a hook has not watched the lease; renewed while it runs)."""
+    if arbiter is None:
+        return engine.takeover(inst, deadline, guard)
+    lease = arbiter.lease(inst.name, engine.eni_of(inst))
+    grant = arbiter.acquire(lease, deadline, guard)
+    with renewing(arbiter, lease, grant):
+        leased = both(guard, arbiter.guard(lease, grant))
+        return engine.takeover(inst, deadline, leased, fence=grant.token)
 
 
 def wanted_items(inst: InstanceSpec) -> list[str]:

@@ -1,14 +1,16 @@
 """Fault injection for the local endpoint: latency, EC2's token buckets, throttling, 5xx, drops.
 
-A WSGI middleware in front of moto. Faults apply to EC2 requests only (IAM and STS have
-other limits and are not on the failover path). Every EC2 request is counted by action and
-outcome, so tests can assert "zero mutating calls" against what the server saw.
+A WSGI middleware in front of moto. Faults apply to EC2 requests; DynamoDB (the arbiter's
+table) has two of its own; IAM and STS have other limits and are not on the failover path.
+Every EC2 request is counted by action and outcome, so tests can assert "zero mutating calls"
+against what the server saw; DynamoDB requests are counted as dynamodb:<Operation>.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import random
 import socket
 import threading
@@ -91,6 +93,10 @@ class Faults:
     script: dict[str, list[str]] = field(default_factory=dict)
     html_error_rate: float = 0.0  # fraction answered by a proxy's HTML 502 page
     seed: int | None = None
+    # DynamoDB (the arbiter's table): seconds added before each request is served (a hanging
+    # table, past the client's timeout), and an error code every request is answered with
+    dynamodb_delay: float = 0.0
+    dynamodb_error: str = ""
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Faults:
@@ -124,6 +130,7 @@ class FaultMiddleware:
         self.app = app
         self.faults = Faults()
         self._lock = threading.Lock()
+        self._dynamodb_lock = threading.Lock()
         self._buckets: dict[str, TokenBucket] = {}
         self._rng = random.Random()
         self.calls: Counter[str] = Counter()  # "Action" -> attempts seen
@@ -178,6 +185,8 @@ class FaultMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         auth = environ.get("HTTP_AUTHORIZATION", "")
+        if "/dynamodb/aws4_request" in auth and environ.get("HTTP_X_SIM_OBSERVER") != "1":
+            return self._dynamodb(environ, start_response)
         if "/ec2/aws4_request" not in auth or environ.get("HTTP_X_SIM_OBSERVER") == "1":
             # Not EC2, or the test harness observing the state: no faults, not counted.
             return self.app(environ, start_response)
@@ -232,6 +241,37 @@ class FaultMiddleware:
                 "An internal error has occurred.",
             )
         return self.app(environ, start_response)
+
+    def _dynamodb(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Counted as dynamodb:<Operation>; every request served one at a time, because
+        DynamoDB applies conditional writes to an item atomically and moto checks a
+        condition and writes in two steps that two threads could interleave."""
+        target = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2] or "Unknown"
+        with self._lock:
+            self.calls[f"dynamodb:{target}"] += 1
+            f = self.faults
+        if f.dynamodb_delay > 0:
+            time.sleep(f.dynamodb_delay)
+        if f.dynamodb_error:
+            body = json.dumps(
+                {
+                    "__type": f"com.amazonaws.dynamodb.v20120810#{f.dynamodb_error}",
+                    "message": "sim: refused",
+                }
+            ).encode()
+            status = (
+                "400 Bad Request" if "Exceeded" in f.dynamodb_error else "500 Internal Server Error"
+            )
+            start_response(
+                status,
+                [
+                    ("Content-Type", "application/x-amz-json-1.0"),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+            return [body]
+        with self._dynamodb_lock:
+            return list(self.app(environ, start_response))
 
 
 def query_params(environ: Environ) -> dict[str, list[str]]:

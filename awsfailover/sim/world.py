@@ -324,3 +324,36 @@ def eip_association(ec2: EC2Client, allocation_id: str) -> tuple[str | None, str
     """(ENI, private address) the Elastic IP maps to."""
     a = ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
     return a.get("NetworkInterfaceId"), a.get("PrivateIpAddress")
+
+
+LEASE_TABLE = "awsfailover-leases"
+
+
+def create_lease_table(endpoint_url: str, name: str = LEASE_TABLE, region: str = REGION) -> str:
+    """The arbiter's table as the Terraform module makes it: partition key lease_id (string),
+    on-demand, deletion protection on."""
+    import boto3
+
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - fake
+    )
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "lease_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "lease_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        DeletionProtectionEnabled=True,
+    )
+    return name
+
+
+def arbiter_toml(table: str = LEASE_TABLE, ttl: float = 3.0, on_unreachable: str = "act") -> str:
+    """The config lines of a group with the arbiter (TOML tables: put them before [node])."""
+    return (
+        f'[group]\nname = "lab"\n\n[arbiter]\ntable = "{table}"\nlease_ttl = {ttl:g}\n'
+        f'on_unreachable = "{on_unreachable}"\n\n'
+    )

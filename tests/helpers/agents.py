@@ -31,12 +31,13 @@ def write_config(
     name: str,
     agent_extra: str = "",
     instances: str | None = None,
+    top: str = "",
 ) -> Path:
     d = tmp / name
     d.mkdir(parents=True, exist_ok=True)
     cfg = d / "config.toml"
     cfg.write_text(
-        world.config_toml(eni, state_dir=d / "run", instances=instances)
+        world.config_toml(eni, state_dir=d / "run", instances=instances, extra=top)
         + (
             f'[agent]\nsocket = "{d}/agent.sock"\nfifo = "{d}/notify.fifo"\n'
             f'keepalived_pidfile = "{d}/keepalived.pid"\n'

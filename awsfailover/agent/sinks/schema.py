@@ -1,11 +1,11 @@
 """The events an operator receives, as JSON documents. The README documents this schema; a
-change to it bumps VERSION.
+change that breaks a consumer bumps VERSION (a new type, status or optional field does not).
 
 Every event: version, id (unique), time (RFC 3339, UTC), type, group, node, instance.
 - transition: state, channel (fifo, hook, startup...);
 - takeover.finished: reason, complete, moved, not_moved, seconds, mutating_calls, errors;
 - drift.repaired: the same fields as takeover.finished, for a repair the reconcile asked for;
-- split_brain: status (damped, cleared), repairs, window;
+- split_brain: status (damped, lease_held, cleared), repairs, window, holder (lease_held);
 - health: ok, why;
 - maintenance: on (`awsfailover maintenance on|off`, as this node's agent saw it).
 """
@@ -65,7 +65,13 @@ def document(event: Event, group: str, node: str) -> dict[str, Any] | None:
     if isinstance(event, SplitBrainEvent):
         if event.status == "cleared" and not event.was_damped:
             return None  # every transition clears: only a real clearing is news
-        split = {"status": event.status, "repairs": event.repairs, "window": event.window}
+        split: dict[str, Any] = {
+            "status": event.status,
+            "repairs": event.repairs,
+            "window": event.window,
+        }
+        if event.holder is not None:
+            split["holder"] = event.holder
         return {**base, "type": "split_brain", "instance": event.instance, **split}
     if isinstance(event, HealthChanged):
         return {**base, "type": "health", "instance": None, "ok": event.ok, "why": event.why}
