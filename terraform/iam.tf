@@ -89,6 +89,30 @@ data "aws_iam_policy_document" "awsfailover" {
     }
   }
 
+  # The lease arbiter ([arbiter]): this group's items of the table only.
+  dynamic "statement" {
+    for_each = var.arbiter_table == null ? [] : [1]
+    content {
+      sid       = "HoldTheGroupsLeases"
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      resources = [local.arbiter_table_arn]
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "dynamodb:LeadingKeys"
+        values   = ["${var.name}/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.arbiter_table == null ? [] : [1]
+    content {
+      sid       = "DescribeTheLeaseTable"
+      actions   = ["dynamodb:DescribeTable"]
+      resources = [local.arbiter_table_arn]
+    }
+  }
+
   statement {
     sid       = "PreflightSelfCheck"
     actions   = ["iam:GetRole", "iam:SimulatePrincipalPolicy"]

@@ -46,7 +46,30 @@ locals {
   event_bus_arn = var.event_bus == null ? null : (
     startswith(var.event_bus, "arn:") ? var.event_bus : "arn:${local.partition}:events:${local.region}:${local.account}:event-bus/${var.event_bus}"
   )
-  tags = merge(var.tags, { "awsfailover-group" = var.name })
+  arbiter_table_arn = var.arbiter_table == null ? null : "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${var.arbiter_table}"
+  tags              = merge(var.tags, { "awsfailover-group" = var.name })
+}
+
+# The lease arbiter's table: one item per lease ("<group>/<instance>"), a few hundred bytes,
+# about one write per second per pair. On demand: a pair costs its requests, nothing idle.
+resource "aws_dynamodb_table" "leases" {
+  #checkov:skip=CKV_AWS_119:leases hold ENI ids and counters only; the AWS-owned key encrypts them at rest
+  count                       = var.create_arbiter_table && var.arbiter_table != null ? 1 : 0
+  name                        = var.arbiter_table
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "lease_id"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "lease_id"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  tags = local.tags
 }
 
 resource "aws_security_group" "vrrp" {

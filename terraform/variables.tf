@@ -191,6 +191,45 @@ variable "event_bus" {
   }
 }
 
+variable "arbiter_table" {
+  description = "DynamoDB table of the lease arbiter ([arbiter] table; its only key is the string partition key lease_id): rendered into the node configs with group.name = name, and granted GetItem, PutItem and UpdateItem on the items whose key starts with \"<name>/\" only. Many groups may share one table. null for no arbiter."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.arbiter_table == null || can(regex("^[A-Za-z0-9._-]{3,255}$", var.arbiter_table))
+    error_message = "arbiter_table must be a DynamoDB table name."
+  }
+}
+
+variable "create_arbiter_table" {
+  description = "Create arbiter_table here (on demand, deletion protection, point-in-time recovery); false when another group's module or stack owns it."
+  type        = bool
+  default     = false
+}
+
+variable "arbiter_lease_ttl" {
+  description = "[arbiter] lease_ttl, seconds: at most keepalived's master-down interval (3 x advert_int plus skew; `awsfailover keepalived-config` refuses a longer one). The agent renews every lease_ttl/3."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.arbiter_lease_ttl >= 0.3 && var.arbiter_lease_ttl <= 60
+    error_message = "arbiter_lease_ttl must be 0.3..60 seconds."
+  }
+}
+
+variable "arbiter_on_unreachable" {
+  description = "[arbiter] on_unreachable: \"act\" (move without the lease when the table does not answer, loudly) or \"hold\" (move nothing)."
+  type        = string
+  default     = "act"
+
+  validation {
+    condition     = contains(["act", "hold"], var.arbiter_on_unreachable)
+    error_message = "arbiter_on_unreachable must be \"act\" or \"hold\"."
+  }
+}
+
 variable "endpoint_url" {
   description = "EC2 endpoint written into the rendered awsfailover config (a VPC interface endpoint); null for the default."
   type        = string

@@ -24,7 +24,7 @@ from awsfailover.agent.fifo_input import open_fifo, read_fifo
 from awsfailover.agent.handoff_server import HandoffServer
 from awsfailover.agent.health import HealthChanges, judge_health
 from awsfailover.agent.http import MetricsServer
-from awsfailover.agent.keepalived_guard import KeepalivedGuard
+from awsfailover.agent.keepalived_guard import KeepalivedGuard, KeepalivedSpoke
 from awsfailover.agent.lease_gate import LeaseGate, LeaseKeeper
 from awsfailover.agent.listeners import LogListener, MetricsListener
 from awsfailover.agent.metrics import Metrics
@@ -114,6 +114,7 @@ class Agent:
         self.last_reconcile_ok: float | None = None
         self.keepalived = KeepalivedGuard(settings.agent, self.metrics, self.ordering)
         self.workers.liveness = self.keepalived.check
+        self.events.add(KeepalivedSpoke(self.keepalived, self._check_health))
         self._reconciling: threading.Thread | None = None
         self._health = HealthChanges()
         self._threads: list[threading.Thread] = []
@@ -154,8 +155,7 @@ class Agent:
         )
 
     def _check_health(self) -> None:
-        if (changed := self._health.seen(*self.healthy())) is not None:
-            self.events.emit(changed)
+        self._health.tell(self.healthy(), self.events.emit)
 
     # --- reload --------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ the FIFO still read, a recent successful reconcile, and the last EC2 call answer
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from awsfailover.agent.events import HealthChanged
 from awsfailover.keepalived.fifo import FifoReader
@@ -21,6 +22,10 @@ class HealthChanges:
         flipped = self.last is None or self.last[0] != ok
         self.last = (ok, why)
         return HealthChanged(ok, why) if flipped else None
+
+    def tell(self, verdict: tuple[bool, str], emit: Callable[[HealthChanged], None]) -> None:
+        if (changed := self.seen(*verdict)) is not None:
+            emit(changed)
 
 
 def judge_health(

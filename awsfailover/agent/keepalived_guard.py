@@ -11,14 +11,16 @@ flight), and nothing is repaired until keepalived reports a state again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
+from awsfailover.agent.events import Event, TransitionEvent
 from awsfailover.agent.metrics import Metrics
 from awsfailover.agent.ordering import Ordering
 from awsfailover.config.schema import AgentSettings
 from awsfailover.keepalived.liveness import KeepalivedWatch
 from awsfailover.keepalived.protocol import Transition
 
-__all__ = ["KeepalivedGuard"]
+__all__ = ["KeepalivedGuard", "KeepalivedSpoke"]
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +50,23 @@ class KeepalivedGuard:
         elif alive and was is False:
             self.gone = None
             log.warning("keepalived is back (%s): following its transitions again", why)
+
+
+class KeepalivedSpoke:
+    """A listener: keepalived reported a state (on its FIFO, or through its hook) while the
+    guard holds it gone. Look again at once, not at the next reconcile: a pid file left by a
+    killed keepalived must not keep a restarted one's agent unhealthy (keepalived's health
+    tracker would hold this node 50 below its priority, so it could not preempt) for a whole
+    reconcile_interval after keepalived is back."""
+
+    def __init__(self, guard: KeepalivedGuard, back: Callable[[], None]) -> None:
+        self.guard = guard
+        self.back = back  # the agent's health, judged again
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, TransitionEvent) or event.source not in ("fifo", "hook"):
+            return
+        if self.guard.gone is not None:
+            self.guard.check()
+            if self.guard.gone is None:
+                self.back()

@@ -14,9 +14,21 @@ __all__ = ["ACTIONS", "Action", "Need", "names", "probe_actions"]
 
 # describe: the engine's and doctor's reads, always; describe-eip: only with Elastic IPs;
 # ipv4/ipv6/route/eip: the moves, on the group's resources; self-check: check-iam on itself;
-# sns/eventbridge: the agent's events ([events]), on the configured topic and bus only.
+# sns/eventbridge: the agent's events ([events]), on the configured topic and bus only;
+# arbiter: the lease ([arbiter]), on the table's items whose key starts with the group's name;
+# arbiter-describe: doctor's look at that table's key schema.
 Need = Literal[
-    "describe", "describe-eip", "ipv4", "ipv6", "route", "eip", "self-check", "sns", "eventbridge"
+    "describe",
+    "describe-eip",
+    "ipv4",
+    "ipv6",
+    "route",
+    "eip",
+    "self-check",
+    "sns",
+    "eventbridge",
+    "arbiter",
+    "arbiter-describe",
 ]
 
 
@@ -50,6 +62,11 @@ ACTIONS: tuple[Action, ...] = (
     Action("sns:GetTopicAttributes", "sns", probe="events"),  # doctor: the topic exists
     Action("events:PutEvents", "eventbridge"),
     Action("events:DescribeEventBus", "eventbridge", probe="events"),  # doctor: the bus exists
+    # the lease: a consistent read, the first write, and every take, renewal and release
+    Action("dynamodb:GetItem", "arbiter"),
+    Action("dynamodb:PutItem", "arbiter"),
+    Action("dynamodb:UpdateItem", "arbiter"),
+    Action("dynamodb:DescribeTable", "arbiter-describe", probe="arbiter"),  # doctor: key schema
 )
 
 

@@ -34,9 +34,11 @@ class Iam:
         actions: list[str],
         resource: str,
         tags: Mapping[str, str] | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> list[tuple[str, str]]:
         """(action, decision) for each action on resource ("*" for none). tags: the resource's
-        tags, which the simulator does not read itself and a tag-scoped policy decides on."""
+        tags, which the simulator does not read itself and a tag-scoped policy decides on;
+        context: other keys the request carries (dynamodb:LeadingKeys, a multi-valued key)."""
         kwargs: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": actions}
         if resource != "*":
             kwargs["ResourceArns"] = [resource]
@@ -49,6 +51,11 @@ class Iam:
                 }
                 for k, v in tags.items()
             ]
+        if context:
+            kwargs.setdefault("ContextEntries", []).extend(
+                {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "stringList"}
+                for k, v in context.items()
+            )
         resp = call_once(
             "SimulatePrincipalPolicy",
             principal,

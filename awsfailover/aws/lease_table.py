@@ -173,3 +173,29 @@ class DynamoLeaseTable:
             "#h = :me AND #t = :t",
             {":me": {"S": holder}, ":t": _n(token), ":one": _n(1), ":free": {"S": FREE}},
         )
+
+
+def table_problems(table: str, region: str) -> list[str]:
+    """What is wrong with the arbiter's table for doctor (dynamodb:DescribeTable): missing,
+    not ACTIVE, a key schema other than lease_id (string) alone. Empty when it is right."""
+    from awsfailover.aws.clients import call_once, make_client
+
+    client = make_client("dynamodb", region)
+    try:
+        desc = call_once("DescribeTable", table, lambda: client.describe_table(TableName=table))
+    except AwsError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return [f"DynamoDB table {table} does not exist"]
+        return [str(exc)]
+    t = desc["Table"]
+    problems = []
+    keys = [(k["AttributeName"], k["KeyType"]) for k in t.get("KeySchema", [])]
+    types = {a["AttributeName"]: a["AttributeType"] for a in t.get("AttributeDefinitions", [])}
+    if keys != [(KEY, "HASH")] or types.get(KEY) != "S":
+        problems.append(
+            f"table {table}: key schema {keys} ({types}); the arbiter needs the partition key "
+            f'"{KEY}" (string) and no sort key'
+        )
+    if t.get("TableStatus") != "ACTIVE":
+        problems.append(f"table {table} is {t.get('TableStatus')}, not ACTIVE")
+    return problems

@@ -40,6 +40,8 @@ class Facts:
     addresses: dict[str, EipState] = field(default_factory=dict)  # allocation id -> its state
     # [events] target (sns, eventbridge) -> None when it exists, else why not
     event_targets: dict[str, str | None] = field(default_factory=dict)
+    # [arbiter] table: what is wrong with it (empty: nothing), None without [arbiter]
+    arbiter_table: list[str] | None = None
     # probe -> why it could not look (a denied action): fails the checks that need it only
     failed_probes: dict[str, str] = field(default_factory=dict)
 

@@ -16,6 +16,7 @@ from awsfailover.doctor.checks import (
 from awsfailover.doctor.facts import FAIL, Facts, Line
 from awsfailover.doctor.node_checks import (
     check_agent,
+    check_arbiter,
     check_events,
     check_imds,
     check_ip_room,
@@ -39,6 +40,7 @@ CHECKS: list[tuple[str, Callable[[Settings, Facts], list[Line]], tuple[str, ...]
     ("imds", check_imds, ()),
     ("agent", check_agent, ()),
     ("events", check_events, ()),
+    ("arbiter", check_arbiter, ()),
 ]
 # What each probe calls: the fix for a denied probe is the statement iam-policy prints.
 PROBE_ACTIONS = probe_actions()

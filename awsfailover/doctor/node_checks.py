@@ -194,3 +194,18 @@ def check_events(settings: Settings, f: Facts) -> list[Line]:
                 )
             )
     return lines
+
+
+def check_arbiter(settings: Settings, f: Facts) -> list[Line]:
+    """The arbiter's table exists with the key the leases need (and this role may read it)."""
+    if settings.arbiter is None or f.arbiter_table is None:
+        return []
+    table = settings.arbiter.table
+    if not f.arbiter_table:
+        return [Line(PASS, "arbiter", f"lease table {table}: partition key lease_id (string)")]
+    fix = (
+        "create it with the Terraform module (create_lease_table = true), or fix [arbiter] "
+        "table; `awsfailover iam-policy` grants dynamodb:DescribeTable"
+    )
+    # "act" would fail over as if there were no arbiter, "hold" would move nothing at all
+    return [Line(FAIL, "arbiter", p, fix) for p in f.arbiter_table]

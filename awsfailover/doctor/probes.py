@@ -61,6 +61,15 @@ def _events_probe(settings: Settings, node: NodeFacts) -> dict[str, str | None]:
     return out
 
 
+def _arbiter_probe(settings: Settings, node: NodeFacts) -> list[str] | None:
+    """The [arbiter] table's problems (DescribeTable), None without [arbiter]."""
+    if settings.arbiter is None:
+        return None
+    from awsfailover.aws.lease_table import table_problems
+
+    return table_problems(settings.arbiter.table, node.region())
+
+
 def gather(
     settings: Settings,
     node: NodeFacts,
@@ -156,4 +165,5 @@ def gather(
         instance_enis=instance_enis,
         addresses=addrs,
         event_targets=_events_probe(settings, node),
+        arbiter_table=_arbiter_probe(settings, node),
     )

@@ -28,8 +28,10 @@ from awsfailover.failover.engine import build_engine
 from awsfailover.iam.policy import (
     DESCRIBE_ACTIONS,
     EIP_DESCRIBE_ACTIONS,
+    SID_LEASES,
     Requirement,
     Scope,
+    lease_statement,
     requirements,
     statement,
 )
@@ -70,14 +72,14 @@ def simulate(
 ) -> list[Row] | None:
     """One SimulatePrincipalPolicy call per resource (context entries apply to every resource
     of a call). None when the principal may not simulate."""
-    by_resource: dict[str, list[str]] = {}
+    by_resource: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
     for r in reqs:
-        by_resource.setdefault(r.resource, []).append(r.action)
+        by_resource.setdefault((r.resource, r.context), []).append(r.action)
     rows = []
-    for resource, actions in by_resource.items():
+    for (resource, context), actions in by_resource.items():
         try:
             decisions = iam.simulate(
-                principal, actions, resource, tags.get(resource.rsplit("/", 1)[-1])
+                principal, actions, resource, tags.get(resource.rsplit("/", 1)[-1]), dict(context)
             )
         except PermanentError as err:
             if err.code in ("AccessDenied", "AccessDeniedException"):
@@ -197,7 +199,10 @@ def check_iam(settings: Settings, principal_override: str | None, out: TextIO = 
         by_sid: dict[str, list[Requirement]] = {}
         for r in missing:
             by_sid.setdefault(r.sid, []).append(r)
-        doc = [statement(sid, rs) for sid, rs in by_sid.items()]
+        doc = [
+            lease_statement(scope, rs) if sid == SID_LEASES else statement(sid, rs)
+            for sid, rs in by_sid.items()
+        ]
         print("add to the principal's policy:", file=out)
         print(json.dumps(doc, indent=2), file=out)
     print(f"{len(bad)} of {len(rows)} checks not allowed", file=out)

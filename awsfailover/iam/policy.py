@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from awsfailover.aws.actions import names
-from awsfailover.core.names import ACCOUNT_RE, EIPALLOC_RE, ENI_RE, RTB_RE
+from awsfailover.core.names import (
+    ACCOUNT_RE,
+    DYNAMODB_TABLE_RE,
+    EIPALLOC_RE,
+    ENI_RE,
+    GROUP_NAME_RE,
+    RTB_RE,
+)
 
 # Derived from the one list of what each call needs (aws.actions).
 DESCRIBE_ACTIONS = names("describe")
@@ -26,6 +33,9 @@ EIP_ACTIONS = names("eip")
 SELF_CHECK_ACTIONS = names("self-check")
 SNS_ACTIONS = names("sns")
 EVENTBRIDGE_ACTIONS = names("eventbridge")
+LEASE_ACTIONS = names("arbiter")
+LEASE_TABLE_ACTIONS = names("arbiter-describe")
+LEADING_KEYS = "dynamodb:LeadingKeys"
 
 SID_DESCRIBE = "ObserveNetworkState"
 SID_IPV4 = "MoveIpv4VipsBetweenGroupEnis"
@@ -36,6 +46,8 @@ SID_EIP_ENI = "ReassociateElasticIpsToTaggedEnis"
 SID_SELF_CHECK = "PreflightSelfCheck"
 SID_SNS = "PublishEventsToTopic"
 SID_EVENTBRIDGE = "PutEventsOnBus"
+SID_LEASES = "HoldTheGroupsLeases"
+SID_LEASE_TABLE = "DescribeTheLeaseTable"
 
 _TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _ROLE_RE = re.compile(r"^(/[\w+=,.@-]+)*/?[\w+=,.@-]{1,64}$")
@@ -69,6 +81,9 @@ class Scope:
     eips: tuple[str, ...] = ()  # allocation ids
     sns_topic: str | None = None  # [events] sns_topic_arn
     event_bus: str | None = None  # [events] eventbridge_bus: a name or an ARN
+    lease_table: str | None = None  # [arbiter] table
+    lease_group: str | None = None  # group.name: every lease key starts with "<name>/"
+    lease_instances: tuple[str, ...] = ()  # the instances whose leases check-iam simulates
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,6 +107,12 @@ class Scope:
         bus = self.event_bus
         if bus is not None and not (_BUS_ARN_RE.match(bus) or _BUS_NAME_RE.match(bus)):
             problems.append(f"{bus[:80]!r} is not an event bus name or ARN")
+        if self.lease_table is not None and not (
+            DYNAMODB_TABLE_RE.match(self.lease_table)
+            and self.lease_group is not None
+            and GROUP_NAME_RE.match(self.lease_group)
+        ):
+            problems.append("[arbiter] needs a table name and group.name")
         if (self.ipv4 or self.ipv6 or self.eips) and not self.enis and self.tag is None:
             problems.append(
                 "VIPs or Elastic IPs are configured but no group ENI is known (group.enis, --eni)"
@@ -120,6 +141,12 @@ class Scope:
         bus = self.event_bus
         return f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/{bus}"
 
+    def lease_table_arn(self) -> str:
+        assert self.lease_table is not None
+        return (
+            f"arn:{self.partition}:dynamodb:{self.region}:{self.account}:table/{self.lease_table}"
+        )
+
     def role_arn(self) -> str:
         assert self.role is not None
         path_name = self.role if self.role.startswith("/") else f"/{self.role}"
@@ -131,6 +158,7 @@ class Requirement:
     sid: str
     action: str
     resource: str  # an ARN, or "*"
+    context: tuple[tuple[str, str], ...] = ()  # condition keys a request carries (simulated)
 
 
 def requirements(scope: Scope, *, self_check: bool = True) -> list[Requirement]:
@@ -163,6 +191,14 @@ def requirements(scope: Scope, *, self_check: bool = True) -> list[Requirement]:
         out += [Requirement(SID_SNS, a, scope.sns_topic) for a in SNS_ACTIONS]
     if scope.event_bus is not None:
         out += [Requirement(SID_EVENTBRIDGE, a, scope.event_bus_arn()) for a in EVENTBRIDGE_ACTIONS]
+    if scope.lease_table is not None:
+        table = scope.lease_table_arn()
+        out += [
+            Requirement(SID_LEASES, a, table, ((LEADING_KEYS, f"{scope.lease_group}/{i}"),))
+            for a in LEASE_ACTIONS
+            for i in scope.lease_instances or ("*",)
+        ]
+        out += [Requirement(SID_LEASE_TABLE, a, table) for a in LEASE_TABLE_ACTIONS]
     return out
 
 
@@ -198,7 +234,7 @@ def build(scope: Scope) -> dict[str, Any]:
         by_sid.setdefault(req.sid, []).append(req)
     statements = []
     order = (SID_DESCRIBE, SID_IPV4, SID_IPV6, SID_ROUTES, SID_EIP, SID_SELF_CHECK)
-    for sid in (*order, SID_SNS, SID_EVENTBRIDGE):
+    for sid in (*order, SID_SNS, SID_EVENTBRIDGE, SID_LEASES, SID_LEASE_TABLE):
         tagged = scope.tag is not None and sid in (SID_IPV4, SID_IPV6)
         if tagged and ((sid == SID_IPV4 and scope.ipv4) or (sid == SID_IPV6 and scope.ipv6)):
             acts = IPV4_ACTIONS if sid == SID_IPV4 else IPV6_ACTIONS
@@ -209,9 +245,21 @@ def build(scope: Scope) -> dict[str, Any]:
             eips = [r for r in by_sid[sid] if ":elastic-ip/" in r.resource]
             statements.append(statement(sid, eips))
             statements.append(_tag_statement(scope, SID_EIP_ENI, EIP_ACTIONS))
+        elif sid == SID_LEASES and sid in by_sid:
+            # the item's partition key must start with the group's name: one table serves
+            # many groups, and no group's role can touch another group's leases
+            statements.append(lease_statement(scope, by_sid[sid]))
         elif sid in by_sid:
             statements.append(statement(sid, by_sid[sid]))
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def lease_statement(scope: Scope, reqs: Iterable[Requirement]) -> dict[str, Any]:
+    """The leases' statement: on the table, for items whose partition key starts with the
+    group's name only (one table serves many groups; no group's role touches another's)."""
+    st = statement(SID_LEASES, reqs)
+    st["Condition"] = {"ForAllValues:StringLike": {LEADING_KEYS: [f"{scope.lease_group}/*"]}}
+    return st
 
 
 def render(policy: dict[str, Any]) -> str:

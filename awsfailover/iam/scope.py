@@ -77,6 +77,9 @@ def group_scope(
             eips=tuple(sorted({e.allocation_id for i in settings.instances for e in i.eips})),
             sns_topic=settings.events.sns_topic_arn,
             event_bus=settings.events.eventbridge_bus,
+            lease_table=settings.arbiter.table if settings.arbiter else None,
+            lease_group=settings.group.name if settings.arbiter else None,
+            lease_instances=tuple(i.name for i in settings.instances),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc

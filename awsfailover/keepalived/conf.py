@@ -82,9 +82,23 @@ def hook_command(executable: str | None, argv0: str, python: str) -> list[str]:
     return [str(exe), *cmd[1:]]
 
 
+def master_down(advert_int: float, priority: int) -> float:
+    """keepalived's master-down interval for a backup at priority: 3 adverts plus its skew
+    (RFC 5798: (256 - priority) / 256 of an advert)."""
+    return 3 * advert_int + (256 - priority) / 256 * advert_int
+
+
 def render(settings: Settings, node: NodeVrrp, command: list[str], config_path: Path) -> str:
     if not settings.instances:
         raise ValueError("the config has no [[instances]] to render")
+    down = master_down(node.advert_int, node.priority)
+    if settings.arbiter is not None and settings.arbiter.lease_ttl > down:
+        # a dead master's lease must be stale by the time keepalived promotes its peer
+        raise ValueError(
+            f"[arbiter] lease_ttl {settings.arbiter.lease_ttl:g}s is above keepalived's "
+            f"master-down interval here ({down:.3g}s for --advert-int {node.advert_int:g} at "
+            f"--priority {node.priority}): a failover would wait for the lease"
+        )
     if settings.node.interface == "lo":
         raise ValueError("node.interface is lo: keepalived cannot run VRRP on a loopback interface")
     if node.vrid_base + len(settings.instances) - 1 > 255:

@@ -2,7 +2,8 @@
 
 Starts the local endpoint, builds a VPC (subnet, two ENIs, a VIP, two route tables), then runs
 `awsfailover notify INSTANCE VI_1 MASTER` as node B, node A, node B, and once more as B to
-show a converged run is free. Prints who holds what after each step, with wall times.
+show a converged run is free; then the same pair with the lease arbiter (sim.demo_arbiter).
+Prints who holds what after each step, with wall times.
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ def _show(world: World, names: dict[str, str]) -> None:
             print(f"    route {rtb} {dest:<18} -> {names.get(t[dest], t[dest])}")
 
 
+def notify(
+    config: Path, env: dict[str, str], sim: SimClient
+) -> tuple[subprocess.CompletedProcess[str], float, int]:
+    """`awsfailover notify INSTANCE VI_1 MASTER 100` as keepalived runs it: the result, its
+    wall time and the mutating EC2 calls the endpoint saw meanwhile."""
+    sim.reset_calls()
+    cmd = [sys.executable, "-m", "awsfailover", "--config", str(config)]
+    cmd += ["notify", "INSTANCE", "VI_1", "MASTER", "100"]
+    started = time.monotonic()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
+    wall = time.monotonic() - started
+    return res, wall, sum(n for op, n in sim.calls().items() if op in MUTATING)
+
+
 def main(args: object = None) -> int:
     """The `awsfailover demo` handler (it takes no arguments). The endpoint's code ships with
     the package, moto only with the sim extra: say which is missing before starting it."""
@@ -66,6 +81,7 @@ def run() -> int:
         "AWS_SECRET_ACCESS_KEY": "demo",
         # never let the SDK look for real credentials or metadata
         "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL_DYNAMODB": "",  # the endpoint's own, once it runs (the arbiter)
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     }
@@ -76,6 +92,7 @@ def run() -> int:
         proc, url = spawn(log_path=tmpdir / "endpoint.log")
         try:
             print(f"local EC2 endpoint: {url} (started in {time.monotonic() - t0:.2f}s)")
+            base_env["AWS_ENDPOINT_URL_DYNAMODB"] = url
             sim = SimClient(url)
             world = build(url)
             names = {world.eni_a: f"A ({world.eni_a})", world.eni_b: f"B ({world.eni_b})"}
@@ -93,25 +110,7 @@ def run() -> int:
 
             timings: list[float] = []
             for step, label in enumerate(("B", "A", "B", "B"), 1):
-                sim.reset_calls()
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "awsfailover",
-                    "--config",
-                    str(configs[label]),
-                    "notify",
-                    "INSTANCE",
-                    "VI_1",
-                    "MASTER",
-                    "100",
-                ]
-                started = time.monotonic()
-                res = subprocess.run(
-                    cmd, capture_output=True, text=True, env=base_env, timeout=60, check=False
-                )
-                wall = time.monotonic() - started
-                mutating = sum(n for op, n in sim.calls().items() if op in MUTATING)
+                res, wall, mutating = notify(configs[label], base_env, sim)
                 print(
                     f"\n[{step}] keepalived makes {label} MASTER: awsfailover notify INSTANCE "
                     f"VI_1 MASTER 100 -> exit {res.returncode}, {wall * 1000:.0f} ms wall time "
@@ -135,6 +134,11 @@ def run() -> int:
                 'config, EC2 calls);\nthe hook\'s own "converged ... in" figure is engine '
                 "time, from planning the failover to its confirmed state."
             )
+            from awsfailover.sim.demo_arbiter import arbiter_steps
+
+            code = arbiter_steps(world, sim, tmpdir, base_env, lambda: _show(world, names))
+            if code:
+                return code
         finally:
             proc.terminate()
             proc.wait(timeout=10)

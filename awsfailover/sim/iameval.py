@@ -9,9 +9,10 @@ A permissions boundary, when given, must allow too.
 Supported: Effect Allow/Deny; Action/NotAction with `*` and `?` (case-insensitive);
 Resource/NotResource with `*` and `?` (case-sensitive); condition operators StringEquals,
 StringNotEquals, StringEqualsIgnoreCase, StringLike, StringNotLike, ArnEquals, ArnLike,
-ArnNotEquals, ArnNotLike, Bool, each optionally with IfExists; condition keys are
-case-insensitive, values case-sensitive (except *IgnoreCase). Anything else raises
-PolicyNotSupported.
+ArnNotEquals, ArnNotLike, Bool, each optionally with IfExists, and the set qualifiers
+ForAllValues: (true when the key is missing, as on AWS) and ForAnyValue: on the one value a
+request carries; condition keys are case-insensitive, values case-sensitive (except
+*IgnoreCase). Anything else raises PolicyNotSupported.
 """
 
 from __future__ import annotations
@@ -113,9 +114,10 @@ def _condition_holds(
     condition: Mapping[str, Any], context: Mapping[str, str], missing: list[str]
 ) -> bool:
     ctx = {k.lower(): v for k, v in context.items()}
-    for raw_op, pairs in condition.items():
-        if ":" in raw_op:  # ForAnyValue:/ForAllValues: set operators
-            raise PolicyNotSupported(f"condition set operator {raw_op!r}")
+    for qualified, pairs in condition.items():
+        qualifier, _, raw_op = qualified.rpartition(":")
+        if qualifier not in ("", "ForAllValues", "ForAnyValue"):
+            raise PolicyNotSupported(f"condition set operator {qualifier!r}")
         op, if_exists = (raw_op[:-8], True) if raw_op.endswith("IfExists") else (raw_op, False)
         if op not in _OPERATORS and op not in _NEGATED:
             raise PolicyNotSupported(f"condition operator {raw_op!r}")
@@ -127,9 +129,13 @@ def _condition_holds(
             if actual is None:
                 if key not in missing:
                     missing.append(key)
-                if if_exists or op in _NEGATED:
-                    continue  # AWS: a missing key satisfies IfExists and the negated operators
+                if if_exists or op in _NEGATED or qualifier == "ForAllValues":
+                    # AWS: a missing key satisfies IfExists and the negated operators, and
+                    # ForAllValues (every one of no values matches): a known pitfall
+                    continue
                 return False
+            # a multi-valued key arrives here with its one value (the simulation's context
+            # and the enforcer give one): ForAllValues and ForAnyValue then agree
             if op in _NEGATED:
                 if _op_matches(_NEGATED[op], wanted, actual):
                     return False

@@ -30,7 +30,9 @@ from awsfailover.sim.world import (
     PublicSide,
     World,
     add_public_side,
+    arbiter_toml,
     build,
+    create_lease_table,
     ec2_client,
     eip_association,
     holder,
@@ -137,6 +139,8 @@ class Lab:
     # instance's VIP and Elastic IP live, and VI_1 selects its routes with routes = "auto".
     public: PublicSide | None = None
     want_public: bool = False
+    # the lease arbiter ([arbiter], its table in the lab's endpoint): its lease_ttl, or None
+    arbiter_ttl: float | None = None
 
     @classmethod
     def start(
@@ -149,6 +153,7 @@ class Lab:
         script_checks: bool = False,
         agent_extra: str = "",
         public: bool = False,
+        arbiter_ttl: float | None = None,
     ) -> Lab:
         tag = secrets.token_hex(2)
         lab = cls(
@@ -157,9 +162,12 @@ class Lab:
             dir=ROOT_DIR / tag,
             use_agent=use_agent,
             want_public=public,
+            arbiter_ttl=arbiter_ttl,
         )
         if public and len(priorities) != 2:
             raise ValueError("a public lab is a pair")
+        if public and arbiter_ttl is not None:
+            raise ValueError("a public lab has its own [group]: no arbiter")
         try:
             lab._net(len(priorities))
             lab._sim()
@@ -203,6 +211,8 @@ class Lab:
     def _sim(self) -> None:
         self.sim_proc, self.url = spawn(host=f"{self.subnet}.1", log_path=self.dir / "sim.log")
         self.world = build(self.url)
+        if self.arbiter_ttl is not None:
+            create_lease_table(self.url)
         if self.want_public:
             self.public = add_public_side(self.world)
 
@@ -231,6 +241,7 @@ class Lab:
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": "eu-north-1",
                 "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9/",
+                "AWS_ENDPOINT_URL_DYNAMODB": self.url,  # the arbiter's table, when there is one
                 "AWS_CONFIG_FILE": "/dev/null",
                 "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
                 "PYTHONDONTWRITEBYTECODE": "1",
@@ -260,6 +271,8 @@ class Lab:
                     f'keepalived_pidfile = "{node_dir}/keepalived.pid"\n'
                     f'metrics_address = "127.0.0.1:9108"\n{agent_extra}\n'
                 )
+            if self.arbiter_ttl is not None:
+                agent = arbiter_toml(ttl=self.arbiter_ttl) + agent
             toml = w.config_toml(
                 node.eni, state_dir=node_dir / "run", extra=agent, instances=self._instances(node)
             ).replace('interface = "lo"', 'interface = "eth0"')
@@ -369,6 +382,12 @@ class Lab:
         if self.public is not None:
             sh("ip", "-n", node.ns, "addr", "flush", "dev", "eth1", "scope", "global", check=False)
         sh("ip", "-n", node.ns, "addr", "add", f"{node.ip}/24", "dev", "eth0", check=False)
+
+    def kill_agent(self, node: LabNode) -> None:
+        """SIGKILL the agent: no release of the lease, no goodbye, as a crash."""
+        if node.agent is not None and node.agent.poll() is None:
+            os.killpg(node.agent.pid, signal.SIGKILL)
+            node.agent.wait(timeout=10)
 
     def stop_agent(self, node: LabNode) -> None:
         if node.agent is not None and node.agent.poll() is None:

@@ -385,3 +385,94 @@ def test_failovers_complete_within_deadline_under_throttling(lab: Callable[..., 
     calls = lb.sim.outcomes()
     throttled = sum(v for k, v in calls.items() if k.endswith(":throttled"))
     assert throttled > 0, calls  # the faults were really in effect
+
+
+# --- issue 21: the lease arbiter ---------------------------------------------------------------
+
+LEASE_TTL = 3.0  # the default: at most the master-down interval at advert_int 1 (3.41-3.61 s)
+
+
+def _moves_by(lb: Lab, node: LabNode) -> int:
+    """Mutating calls naming node's ENI since the last reset: the calls node made (a node
+    only ever moves things to itself)."""
+    return sum(1 for _t, _action, eni, _out in lb.sim.journal() if eni == node.eni)
+
+
+def _split_brain(lb: Lab, seconds: float) -> tuple[int, int]:
+    """Cut the VRRP path of a settled pair (a master, b backup), hold it `seconds` with both
+    MASTER, and return the mutating calls (a's, b's) meanwhile."""
+    a, b = lb.nodes
+    settle(lb, a)
+    lb.sim.reset_calls()
+    _cut_vrrp(lb)
+    assert wait_for(lambda: sorted(lb.masters()) == ["n0", "n1"], 15) is not None, lb.masters()
+    time.sleep(seconds)
+    return _moves_by(lb, a), _moves_by(lb, b)
+
+
+def test_split_brain_with_the_arbiter_moves_nothing(lab: Callable[..., Lab]) -> None:
+    """Issue 21, item 3: the VRRP path of a pair whose master holds the lease is cut, both
+    become MASTER. With the arbiter the holder keeps everything and the other makes zero
+    mutating calls, says so (awsfailover_split_brain) and keeps watching; when the path heals
+    keepalived demotes it and nothing moves. Side by side, in the same run: the same cut
+    without the arbiter, and the moves it makes (each agent repairs what the other moved,
+    reconcile_interval 1, until damping stops it)."""
+    extra = "reconcile_interval = 1\ndamping_max_moves = 3\ndamping_window = 120\n"
+    hold = 15.0
+    lb = lab([150, 100], use_agent=True, agent_extra=extra, arbiter_ttl=LEASE_TTL)
+    a, b = lb.nodes
+    with_a, with_b = _split_brain(lb, hold)
+    flags = (lb.metric(a, "awsfailover_split_brain"), lb.metric(b, "awsfailover_split_brain"))
+    held = (lb.metric(a, "awsfailover_lease_held"), lb.metric(b, "awsfailover_lease_held"))
+    assert lb.converged_on(a), "the holder lost something"
+    lb.sim.reset_calls()
+    _heal_vrrp(lb)
+    assert wait_for(lambda: lb.masters() == ["n0"], 15) is not None, lb.masters()
+    time.sleep(5.0)
+    after_heal = _moves_by(lb, a) + _moves_by(lb, b)
+    assert lb.converged_on(a)
+    unflagged = lb.metric(b, "awsfailover_split_brain")
+    lb.close()
+
+    plain = lab([150, 100], use_agent=True, agent_extra=extra)
+    without_a, without_b = _split_brain(plain, hold)
+    E2E_TIMINGS.append(
+        f"split brain {hold:g}s, both MASTER: with the arbiter the holder made {with_a} and "
+        f"the other {with_b} mutating calls (split_brain metric {flags}, lease_held {held}); "
+        f"after the heal {after_heal}; without the arbiter {without_a} and {without_b}"
+    )
+    assert with_b == 0 and with_a == 0
+    assert flags == (0.0, 1.0) and held[0] == 1.0 and not held[1]  # b never held it
+    assert after_heal == 0 and unflagged == 0.0
+    assert without_b > 0  # the cut moves things without the arbiter: the comparison is real
+
+
+def test_a_real_death_costs_nothing_more_with_the_arbiter(lab: Callable[..., Lab]) -> None:
+    """Issue 21, item 4: the master's keepalived and agent are killed (SIGKILL: no release,
+    no resignation advert). The peer's agent has watched the lease go stale by the time
+    keepalived promotes it: kill to converged with the arbiter, over kill to converged
+    without, medians of 3 in one run, at most 1.1."""
+    medians = {}
+    for arbiter in (True, False):
+        lb = lab([150, 100], use_agent=True, arbiter_ttl=LEASE_TTL if arbiter else None)
+        a, b = lb.nodes
+        times = []
+        for _ in range(3):
+            settle(lb, a)
+            time.sleep(1.5)  # the backup's keeper in its stride
+            lb.kill_agent(a)
+            lb.kill_keepalived(a)
+            what = "with" if arbiter else "without"
+            times.append(
+                report(f"death[{what} arbiter]", "keepalived+agent killed", *lb.measure(b))
+            )
+            lb.start_node(a)
+        settle(lb, a)
+        medians[arbiter] = sorted(times)[1]
+        lb.close()
+    ratio = medians[True] / medians[False]
+    E2E_TIMINGS.append(
+        f"real death, kill to converged: with the arbiter {medians[True]:.2f}s, without "
+        f"{medians[False]:.2f}s (medians of 3): ratio {ratio:.2f}"
+    )
+    assert ratio <= 1.1, medians

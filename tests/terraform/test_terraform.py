@@ -246,10 +246,11 @@ provider "aws" {{
   skip_requesting_account_id  = true
   skip_region_validation      = true
   endpoints {{
-    ec2 = "{url}"
-    iam = "{url}"
-    sns = "{url}"
-    sts = "{url}"
+    dynamodb = "{url}"
+    ec2      = "{url}"
+    iam      = "{url}"
+    sns      = "{url}"
+    sts      = "{url}"
   }}
 }}
 """

@@ -174,7 +174,7 @@ def test_matched_statements_are_named() -> None:
     "statement",
     [
         allow("ec2:*", "*", Condition={"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}),
-        allow("ec2:*", "*", Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "x"}}),
+        allow("ec2:*", "*", Condition={"ForEachValue:StringEquals": {"aws:TagKeys": "x"}}),
         {"Effect": "Allow", "Action": "ec2:*", "Resource": "*", "Principal": "*"},
         {"Effect": "Maybe", "Action": "ec2:*", "Resource": "*"},
         {"Effect": "Allow", "Resource": "*"},
@@ -183,3 +183,33 @@ def test_matched_statements_are_named() -> None:
 def test_unknown_features_are_refused_not_guessed(statement: dict) -> None:
     with pytest.raises(PolicyNotSupported):
         evaluate(pol(statement), "ec2:ReplaceRoute", RTB, {})
+
+
+TABLE = "arn:aws:dynamodb:eu-north-1:123456789012:table/leases"
+LEASES = allow(
+    ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    TABLE,
+    Condition={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["edge/*"]}},
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "allowed"),
+    [("edge/VI_1", True), ("edge-2/VI_1", False), ("other/VI_1", False), ("EDGE/VI_1", False)],
+)
+def test_leading_keys_hold_a_role_to_its_groups_leases(key: str, allowed: bool) -> None:
+    ctx = {"dynamodb:LeadingKeys": key}
+    assert evaluate(pol(LEASES), "dynamodb:UpdateItem", TABLE, ctx).allowed is allowed
+
+
+def test_for_all_values_of_a_missing_key_holds_and_for_any_value_does_not() -> None:
+    """AWS's documented pitfall, kept: no values at all satisfy ForAllValues."""
+    assert evaluate(pol(LEASES), "dynamodb:GetItem", TABLE, {}).allowed
+    any_value = allow(
+        "dynamodb:GetItem",
+        TABLE,
+        Condition={"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["edge/*"]}},
+    )
+    assert not evaluate(pol(any_value), "dynamodb:GetItem", TABLE, {}).allowed
+    ctx = {"dynamodb:LeadingKeys": "edge/VI_1"}
+    assert evaluate(pol(any_value), "dynamodb:GetItem", TABLE, ctx).allowed

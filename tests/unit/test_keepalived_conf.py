@@ -114,3 +114,19 @@ def test_node_arguments_are_refused(kwargs: dict[str, object], message: str) -> 
 def test_a_word_keepalived_would_split_is_refused() -> None:
     with pytest.raises(ValueError, match="keepalived cannot use it"):
         render(settings(), NodeVrrp("10.0.1.10", ("10.0.1.11",)), ["/opt/my tools/af"], CFG)
+
+
+def test_a_lease_ttl_above_the_master_down_interval_is_refused() -> None:
+    """Issue 21: a dead master's lease must be stale by the time keepalived promotes the
+    peer; 3 adverts plus the backup's skew ((256 - priority) / 256 of an advert)."""
+    base = settings().model_dump(exclude={"group", "arbiter"})
+    arb = Settings(**base, group={"name": "edge"}, arbiter={"table": "leases", "lease_ttl": 3.0})
+    node = NodeVrrp("10.0.1.10", ("10.0.1.11",), priority=100, advert_int=1.0)
+    assert "vrrp_instance VI_1" in render(arb, node, CMD, CFG)  # 3.0 <= 3.61
+    fast = NodeVrrp("10.0.1.10", ("10.0.1.11",), priority=100, advert_int=0.2)
+    with pytest.raises(
+        ValueError, match=r"lease_ttl 3s is above .* \(0\.722s for --advert-int 0\.2"
+    ):
+        render(arb, fast, CMD, CFG)
+    short = Settings(**base, group={"name": "edge"}, arbiter={"table": "leases", "lease_ttl": 0.6})
+    assert "advert_int 0.2" in render(short, fast, CMD, CFG)

@@ -32,7 +32,9 @@ def model_keys() -> dict[str, set[str]]:
     out = {"": set()}
     for name, field in Settings.model_fields.items():
         kind = field.annotation
-        inner = getattr(kind, "__args__", (kind,))[0] if name == "instances" else kind
+        # list[X] (instances) and X | None (an optional section such as [arbiter]): X
+        args = getattr(kind, "__args__", (kind,))
+        inner = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), kind)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             out[name] = set(inner.model_fields)
         else:

@@ -23,7 +23,10 @@ module "failover" {
   # the agent's events: an SNS topic and the account's default EventBridge bus
   event_sns_topic_arn = aws_sns_topic.events.arn
   event_bus           = "default"
-  tags                = { Example = "connector-pair" }
+  # the lease arbiter: a split brain moves nothing on the node without the lease
+  arbiter_table        = "awsfailover-leases"
+  create_arbiter_table = true
+  tags                 = { Example = "connector-pair" }
 }
 
 resource "aws_sns_topic" "events" {

@@ -99,3 +99,33 @@ def test_the_settle_look_of_an_agent_whose_keepalived_died_repairs_nothing(
             assert a.workers["VI_1"].role == "UNKNOWN"
     finally:
         keepalived.kill()
+
+
+def test_a_restarted_agent_is_healthy_as_soon_as_its_keepalived_speaks(env, tmp_path: Path) -> None:
+    """Both keepalived and the agent were killed (the issue 21 lab kills both): the pid file
+    of the dead keepalived stays behind, so the restarted agent finds keepalived gone. When
+    the new keepalived reports its first state on the FIFO the agent is healthy again at once
+    (the health file keepalived tracks says 0), not a reconcile_interval (30 s here) later:
+    meanwhile keepalived holds the node 50 below its priority and it cannot preempt."""
+    _sim, world = env
+    cfg = write_config(world, world.eni_a, tmp_path, "a")
+    pidfile = tmp_path / "a" / "keepalived.pid"
+    dead = fake_keepalived(tmp_path, pidfile)
+    dead.kill()
+    dead.wait()  # its pid file names no running process
+    fifo = tmp_path / "notify.fifo"
+    health = tmp_path / "a" / "run" / "agent-health"
+    keepalived = None
+    try:
+        with Running(make_agent(cfg, fifo=fifo, process_name="awsfailoverd")) as a:
+            assert wait_for(lambda: a.keepalived.gone is not None)
+            assert wait_for(lambda: health.exists() and health.read_text() == "1\n")
+            keepalived = fake_keepalived(tmp_path, pidfile)
+            with open(fifo, "w") as fh:
+                fh.write('INSTANCE "VI_1" BACKUP 150\n')
+            assert wait_for(lambda: health.read_text() == "0\n", timeout=3), a.healthy()
+            assert a.keepalived.gone is None and a.healthy()[0]
+    finally:
+        if keepalived is not None:
+            keepalived.kill()
+            keepalived.wait()
