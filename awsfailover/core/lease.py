@@ -10,8 +10,9 @@ Every write is conditional on what the writer last saw, so two nodes can never b
 a write of theirs took the lease: DynamoDB applies one and refuses the other.
 
 A holder may act until ttl after it *sent* its last successful write (the write was applied
-later, and whoever sees it saw it later still). The fencing token is bumped on every take, so
-each holder's mutating calls are logged with a number no earlier holder had.
+later, and whoever sees it saw it later still). The fencing token is bumped on every take (a
+holder that takes over again while it holds the lease keeps it), so each holder's mutating
+calls are logged with a number no earlier holder had.
 """
 
 from __future__ import annotations
@@ -189,6 +190,8 @@ class Lease:
             if not conflict(exc):
                 raise
             with self._lock:
+                if self.held is not None and self.held.token != held.token:
+                    return self.held  # our own take since, with a newer token: still ours
                 self.held = None
             self.look(timeout)
             raise LeaseLost(

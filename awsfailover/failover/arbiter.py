@@ -94,6 +94,8 @@ class Arbiter:
         the table does not answer under "hold"); guard's Superseded when a newer transition
         arrives meanwhile."""
         started = self.clock()
+        if lease.holds():  # a repair, or a settle look, of the MASTER that holds it
+            return Grant(lease.token, 0.0)
         while True:
             guard()
             if deadline.expired():

@@ -258,7 +258,8 @@ def lease_statement(scope: Scope, reqs: Iterable[Requirement]) -> dict[str, Any]
     """The leases' statement: on the table, for items whose partition key starts with the
     group's name only (one table serves many groups; no group's role touches another's)."""
     st = statement(SID_LEASES, reqs)
-    st["Condition"] = {"ForAllValues:StringLike": {LEADING_KEYS: [f"{scope.lease_group}/*"]}}
+    # one value, as a string: as Terraform's aws_iam_policy_document renders it
+    st["Condition"] = {"ForAllValues:StringLike": {LEADING_KEYS: f"{scope.lease_group}/*"}}
     return st
 
 

@@ -387,3 +387,38 @@ class _FakeDeadline(Deadline):
 
 def _deadline(seconds: float, now: list[float]) -> Deadline:
     return _FakeDeadline(seconds, now)
+
+
+def test_a_holder_taking_over_again_keeps_its_lease_and_token(now: list[float]) -> None:
+    """A drift repair or settle look of the MASTER that holds the lease writes nothing: a
+    new take would change the token under the keeper's next renewal."""
+    t = Table()
+    arb = Arbiter(t, "g", TTL, "act", Clock(now))
+    lease = arb.lease("VI_1", "eni-a")
+    first = arb.acquire(lease, _deadline(10.0, now), lambda: None, lambda s: None)
+    writes = t.writes
+    again = arb.acquire(lease, _deadline(10.0, now), lambda: None, lambda s: None)
+    assert again.token == first.token == 1 and t.writes == writes
+
+
+def test_a_renewal_overtaken_by_our_own_take_is_not_a_loss(now: list[float]) -> None:
+    """The keeper renews with the token it read; a take of ours (after the lease went
+    unrenewed past the ttl) has bumped it meanwhile: the lease is still ours."""
+    t = Table()
+    a = node(t, "eni-a", Clock(now))
+    a.look(1.0)
+    a.take(1.0)
+    stale = a.held
+    now[0] += TTL  # not renewed for a ttl: a takes it again
+    a.look(1.0)
+    a.take(1.0)
+    assert a.token == 2
+    a.held, newer = stale, a.held  # the keeper's renewal read the old token ...
+    assert stale is not None and newer is not None
+
+    def racing_renew(lease_id: str, holder: str, token: int, timeout: float) -> LeaseRecord:
+        a.held = newer  # ... and the take landed before its answer
+        return Table.renew(t, lease_id, holder, token, timeout)
+
+    t.renew = racing_renew  # type: ignore[method-assign]
+    assert a.renew(1.0).token == 2 and a.holds()

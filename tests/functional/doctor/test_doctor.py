@@ -464,3 +464,43 @@ def test_event_targets_that_exist_pass_and_a_missing_one_fails(
         for s, _c, m in lines:
             if s == "FAIL":
                 assert "does not exist" in m, m
+
+
+def test_the_arbiter_table_is_checked_for_its_key(
+    world: World, ec2: Any, tmp_path: Path, imds: FakeImds, agent_port: Path
+) -> None:
+    """Issue 21: doctor checks that the [arbiter] table exists, is ACTIVE and has the key the
+    leases need (dynamodb:DescribeTable, through AWS_ENDPOINT_URL_DYNAMODB)."""
+    import boto3
+
+    from awsfailover.sim.world import create_lease_table
+
+    Setup(world, ec2)
+    create_lease_table(world.endpoint_url)
+    boto3.client("dynamodb", endpoint_url=world.endpoint_url, region_name=REGION).create_table(
+        TableName="wrong-key",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    node = make_node(world, tmp_path, agent_port)
+    base = node.config.read_text()
+    env = {
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url,
+        "AWS_ENDPOINT_URL_DYNAMODB": world.endpoint_url,
+    }
+    for table, message in (
+        ("awsfailover-leases", None),
+        ("no-such-table", "does not exist"),
+        ("wrong-key", 'the arbiter needs the partition key "lease_id"'),
+    ):
+        text = base.replace("[group]\n", '[group]\nname = "edge"\n', 1)
+        node.config.write_text(text + f'\n[arbiter]\ntable = "{table}"\n')
+        r = node.run("doctor", "--expect-agent", env=env)
+        lines = [x for x in LINE.findall(r.out) if x[1] == "arbiter"]
+        assert len(lines) == 1, r.out + r.err
+        status, _check, text = lines[0]
+        if message is None:
+            assert status == "PASS" and r.code == 0, r.out
+        else:
+            assert status == "FAIL" and message in text and r.code == 1, r.out

@@ -230,3 +230,40 @@ def test_event_grants_are_simulated_and_a_missing_one_is_named(
     r = node.run("check-iam", env=env)
     assert r.code == 1, r.out + r.err
     assert denied(r.out) == pairs(removed)
+
+
+ARBITER = '[arbiter]\ntable = "awsfailover-leases"\n'
+
+
+def test_lease_grants_hold_the_role_to_its_groups_keys(
+    sim: SimClient, world: World, tmp_path: Path
+) -> None:
+    """Issue 21: with [arbiter], iam-policy grants the lease actions on the table with a
+    dynamodb:LeadingKeys condition on "<group.name>/*"; check-iam simulates each instance's
+    key. A policy written for another group's prefix is denied, action by action."""
+    extra = group_extra(world) + 'name = "edge"\n' + ARBITER
+    node = Node(world, world.eni_b, tmp_path, "b", extra=extra)
+    policy = generated(node)
+    leases = next(s for s in policy["Statement"] if s["Sid"] == "HoldTheGroupsLeases")
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/awsfailover-leases"
+    assert leases["Resource"] == [table]
+    assert sorted(leases["Action"]) == [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+    assert leases["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": "edge/*"}}
+    env = role_env(sim.url, json.dumps(policy))
+    ok = node.run("check-iam", env=env)
+    assert ok.code == 0, ok.out + ok.err
+    simulated = {(a, res) for a, res, check, _r in rows(ok.out) if check == "simulate"}
+    assert pairs(leases) <= simulated
+    leases["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] = ["other/*"]
+    iam = boto3.client("iam", endpoint_url=sim.url, region_name=REGION)
+    iam.put_role_policy(
+        RoleName="awsfailover", PolicyName="awsfailover", PolicyDocument=json.dumps(policy)
+    )
+    r = node.run("check-iam", env=env)
+    assert r.code == 1, r.out + r.err
+    assert denied(r.out) == {(a, table) for a in leases["Action"]}
+    assert '"dynamodb:LeadingKeys": "edge/*"' in r.out  # the fix names the prefix
