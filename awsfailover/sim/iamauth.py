@@ -5,7 +5,8 @@ and every signed request is allowed. Here:
 - `iam:SimulatePrincipalPolicy` evaluates a role's inline and attached policies (and its
   permissions boundary) with `iameval`.
 - Requests signed with credentials from `sts:AssumeRole` are authorised the way AWS does it:
-  EC2 answers UnauthorizedOperation (also for DryRun), IAM answers AccessDenied. Other
+  EC2 answers UnauthorizedOperation (also for DryRun), IAM answers AccessDenied, DynamoDB
+  AccessDeniedException (on the table's ARN, with dynamodb:LeadingKeys on item requests). Other
   credentials (the tests' and Terraform's static keys) stay all-powerful, as an account's
   administrator would be, so fixtures can build the world.
 """
@@ -13,6 +14,7 @@ and every signed request is allowed. Here:
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
 import urllib.parse
@@ -153,6 +155,8 @@ class IamEnforcer:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         m = _CRED_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if m and m.group(3) == "dynamodb":
+            return self._dynamodb(environ, start_response, m.group(1), m.group(2))
         if not m or m.group(3) not in ("ec2", "iam"):
             return self._pass(environ, start_response)
         access_key, region, service = m.groups()
@@ -209,6 +213,38 @@ class IamEnforcer:
             return _EC2_ERROR.format(code="UnauthorizedOperation", message=message, rid=_rid())
         return _IAM_ERROR.format(code="AccessDenied", message=message, rid=_rid())
 
+    def _dynamodb(
+        self, environ: Environ, start_response: StartResponse, access_key: str, region: str
+    ) -> Iterable[bytes]:
+        """DynamoDB as AWS authorises an assumed role: the action on the table's ARN, with
+        dynamodb:LeadingKeys (the item's partition key) on the item actions."""
+        assumed = _assumed_role(access_key)
+        if assumed is None:
+            return self._pass(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
+        doc = json.loads(body or b"{}")
+        table = str(doc.get("TableName", ""))
+        arn = f"arn:{partition_of(region)}:dynamodb:{region}:{assumed.account_id}:table/{table}"
+        context = _leading_key(assumed.account_id, region, table, doc)
+        decision = self.decide(assumed, f"dynamodb:{action}", arn, context)
+        if decision.allowed:
+            return self._pass(environ, start_response)
+        out = json.dumps(
+            {
+                "__type": "com.amazon.coral.service#AccessDeniedException",
+                "message": f"User: {assumed.arn} is not authorized to perform: "
+                f"dynamodb:{action} on resource: {arn}",
+            }
+        ).encode()
+        start_response(
+            "400 Bad Request",
+            [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(out)))],
+        )
+        return [out]
+
     def _pass(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         out: Iterable[bytes] = self.app(environ, start_response)
         return out
@@ -251,6 +287,23 @@ def _ec2_targets(
         tags = ec2_backends[account][region].tags.get(rid, {})
         out.append((arn, {f"ec2:ResourceTag/{k}": v for k, v in tags.items()}))
     return out or [("*", {})]
+
+
+def _leading_key(account: str, region: str, table: str, doc: dict[str, Any]) -> dict[str, str]:
+    """dynamodb:LeadingKeys of an item request: the value of the table's partition key."""
+    item = doc.get("Key") or doc.get("Item")
+    if not isinstance(item, dict):
+        return {}
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        names = dynamodb_backends[account][region].get_table(table).hash_key_names
+    except Exception:  # no such table: moto answers that itself
+        return {}
+    value = item.get(names[0]) if names else None
+    if isinstance(value, dict) and len(value) == 1:
+        return {"dynamodb:LeadingKeys": str(next(iter(value.values())))}
+    return {}
 
 
 def _iam_target(account: str, region: str, action: str, params: dict[str, str]) -> str:

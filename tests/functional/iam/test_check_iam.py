@@ -267,3 +267,35 @@ def test_lease_grants_hold_the_role_to_its_groups_keys(
     assert r.code == 1, r.out + r.err
     assert denied(r.out) == {(a, table) for a in leases["Action"]}
     assert '"dynamodb:LeadingKeys": "edge/*"' in r.out  # the fix names the prefix
+
+
+def test_the_generated_policy_lets_the_hook_hold_its_groups_lease_only(
+    sim: SimClient, world: World, tmp_path: Path
+) -> None:
+    """Issue 21: the endpoint authorises DynamoDB for an assumed role as AWS does (the table's
+    ARN, dynamodb:LeadingKeys = the item's key). With the generated policy the hook takes its
+    lease; with the prefix of another group every lease call is denied, and under
+    on_unreachable = "hold" nothing moves."""
+    from awsfailover.sim.world import VIP4, create_lease_table, ec2_client, holder
+
+    create_lease_table(sim.url)
+    extra = group_extra(world) + 'name = "edge"\n' + ARBITER + 'on_unreachable = "hold"\n'
+    b = Node(world, world.eni_b, tmp_path, "b", extra=extra)
+    policy = generated(b)
+    env = {**role_env(sim.url, json.dumps(policy)), "AWS_ENDPOINT_URL_DYNAMODB": sim.url}
+    r = b.master(env=env)
+    assert r.code == 0, r.err
+    assert "lease taken, token 1" in r.err
+    ec2 = ec2_client(sim.url)
+    assert holder(ec2, VIP4) == [world.eni_b]
+    leases = next(s for s in policy["Statement"] if s["Sid"] == "HoldTheGroupsLeases")
+    leases["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] = "other/*"
+    iam = boto3.client("iam", endpoint_url=sim.url, region_name=REGION)
+    iam.put_role_policy(
+        RoleName="awsfailover", PolicyName="awsfailover", PolicyDocument=json.dumps(policy)
+    )
+    a = Node(world, world.eni_a, tmp_path, "a", extra=extra)
+    r = a.master(env=env)
+    assert r.code == 1, r.err
+    assert "AccessDeniedException" in r.err and "on_unreachable = hold: nothing moved" in r.err
+    assert holder(ec2, VIP4) == [world.eni_b]
