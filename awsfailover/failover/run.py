@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from awsfailover.config.compact import FailoverConfig
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.items import Item
+from awsfailover.core.lease import FREE
 from awsfailover.core.model import EipState, Observed, Outcome
 from awsfailover.core.plan import (
     check_eips,
@@ -232,6 +233,7 @@ def status(settings: Settings, as_json: bool) -> int:
     engine = build_engine(settings)
     docs: list[dict[str, Any]] = []
     try:
+        arbiter = build_arbiter(settings, engine.region)
         for inst in settings.specs:
             observed = engine.observe(inst, Deadline(settings.failover.deadline))
             problems = missing_eips(inst, observed)
@@ -269,6 +271,8 @@ def status(settings: Settings, as_json: bool) -> int:
                     "problems": problems,
                 }
             )
+            if arbiter is not None:
+                docs[-1]["lease"] = _lease_doc(arbiter, inst.name, ours)
     finally:
         engine.close()
     code = EXIT_NOT_CONVERGED if any(d["problems"] for d in docs) else 0
@@ -289,9 +293,33 @@ def status(settings: Settings, as_json: bool) -> int:
         for table, routes in sorted(d["routes"].items()):
             for dest, target in routes.items():
                 print(f"  route {table} {dest:<22} {target or 'MISSING'}")
+        if "lease" in d:
+            print(f"  lease {_lease_line(d['lease'])}")
         for p in d["problems"]:
             print(f"  problem: {p}")
     return code
+
+
+def _lease_doc(arbiter: Arbiter, name: str, ours: str) -> dict[str, Any]:
+    """The instance's lease as the table says now (one consistent read), for status."""
+    lease = arbiter.lease(name, ours)
+    try:
+        rec = lease.look(arbiter.call_timeout * 2)
+    except AwsError as exc:
+        return {"id": lease.lease_id, "error": str(exc)}
+    if rec is None:
+        return {"id": lease.lease_id, "holder": None, "token": None, "this_node": False}
+    holder = None if rec.holder == FREE else rec.holder
+    return {"id": lease.lease_id, "holder": holder, "token": rec.token, "this_node": holder == ours}
+
+
+def _lease_line(doc: dict[str, Any]) -> str:
+    if "error" in doc:
+        return f"{doc['id']}: table not answering ({doc['error']})"
+    if doc["holder"] is None:
+        return f"{doc['id']}: free" + (f" (token {doc['token']})" if doc["token"] else "")
+    mark = " (this node)" if doc["this_node"] else ""
+    return f"{doc['id']}: held by {doc['holder']}{mark}, token {doc['token']}"
 
 
 def _split(inst: InstanceSpec, observed: Observed) -> str:

@@ -5,6 +5,7 @@ renewing it, and follows on_unreachable when the table does not answer."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 import time
@@ -139,3 +140,16 @@ def test_an_unreachable_table_is_the_policys(
     # one lease call's bound (ttl/6) at most is what a hanging table costs, well inside
     # the deadline (10 s); the process start is most of `took`
     assert took < 10.0, took
+
+
+def test_status_shows_each_instances_lease(
+    table: DynamoLeaseTable, world: World, tmp_path: Path
+) -> None:
+    a, b = _node(world, world.eni_a, tmp_path, "a"), _node(world, world.eni_b, tmp_path, "b")
+    r = b.run("status")
+    assert "  lease lab/VI_1: free\n" in r.out, r.out  # no item yet
+    assert b.master().code == 0
+    r = b.run("status")
+    assert f"  lease lab/VI_1: held by {world.eni_b} (this node), token 1\n" in r.out, r.out
+    doc = json.loads(a.run("status", "--json").out)["instances"][0]["lease"]
+    assert doc == {"id": "lab/VI_1", "holder": world.eni_b, "token": 1, "this_node": False}
