@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from awsfailover.agent.events import Result, TakeoverFinished, TransitionEvent
+from awsfailover.agent.events import Result, SplitBrainEvent, TakeoverFinished, TransitionEvent
 from awsfailover.agent.sinks.schema import document
 from awsfailover.core.model import Outcome
-from awsfailover.errors import Superseded
+from awsfailover.errors import LeaseRefused, Superseded
 from awsfailover.failover.sequence import ZERO
 from awsfailover.keepalived.protocol import Transition
 
@@ -73,7 +73,7 @@ class HookEvents:
         self.done = False
         self.add(TransitionEvent(t.name, t.kind, t.state, "hook", t.stamp or ZERO, 0))
 
-    def add(self, event: TransitionEvent | TakeoverFinished) -> None:
+    def add(self, event: TransitionEvent | TakeoverFinished | SplitBrainEvent) -> None:
         if isinstance(event, TakeoverFinished) and event.outcome is not None:
             self.node = self.node or event.outcome.eni_id
         doc = document(event, self.group or self.node, self.node)
@@ -93,6 +93,10 @@ class HookEvents:
         if self.done:
             return  # a partial outcome was already said; its error line is the same news
         result: Result = "superseded" if isinstance(exc, Superseded) else "failed"
+        if isinstance(exc, LeaseRefused):
+            result = "refused"  # the arbiter's lease: nothing moved
+            if exc.holder is not None:  # another node renews it: a split brain
+                self.add(SplitBrainEvent(name, "lease_held", holder=exc.holder))
         self.add(TakeoverFinished(name, "transition", 0, result, None, error=str(exc)))
 
     def send(self, budget: float = ONCE_BUDGET, since: float | None = None) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers.nodes import Node, mutating_calls
+from helpers.webhook import Receiver
 
 from awsfailover.aws.lease_table import DynamoLeaseTable, make_dynamodb_client
 from awsfailover.core.lease import Lease
@@ -94,9 +95,10 @@ def test_a_hook_waits_out_a_stale_lease_then_takes_it(
 
 
 def test_a_hook_moves_nothing_while_another_node_renews_the_lease(
-    renewing_a: Lease, world: World, ec2, sim: SimClient, tmp_path: Path
+    renewing_a: Lease, world: World, ec2, sim: SimClient, tmp_path: Path, receiver: Receiver
 ) -> None:
     b = _node(world, world.eni_b, tmp_path, "b", ttl=LIVE_TTL)
+    b.config.write_text(b.config.read_text() + f'\n[events]\nwebhook_url = "{receiver.url}"\n')
     before = holder(ec2, VIP4)
     sim.reset_calls()
     r = b.master()
@@ -104,6 +106,14 @@ def test_a_hook_moves_nothing_while_another_node_renews_the_lease(
     assert f"lease held by {world.eni_a}" in r.err and "nothing moved" in r.err
     assert mutating_calls(sim) == 0
     assert holder(ec2, VIP4) == before
+    # a hook without an agent says it too, at the webhook, after its work
+    docs = [(d["type"], d.get("status") or d.get("result")) for d, _s, _b in receiver.got]
+    assert docs == [
+        ("transition", None),
+        ("split_brain", "lease_held"),
+        ("takeover.finished", "refused"),
+    ], docs
+    assert receiver.got[1][0]["holder"] == world.eni_a
 
 
 @pytest.mark.parametrize("fault", ["refused", "hanging"])
