@@ -46,6 +46,11 @@ class LeaseGate:
         """The guard a takeover runs with, and the fencing token; LeaseRefused (with its
         events emitted) when it must not act."""
         lease = self.lease
+        if self.refused and lease.free_in() != 0.0:
+            # a split brain already said: a repair or a settle look does not wait a whole
+            # deadline again; the keeper asks for a takeover once the lease is free
+            holder = lease.other_holder
+            raise LeaseRefused(f"{lease.lease_id}: held by {holder}; watching it", holder)
         try:
             grant = self.arbiter.acquire(lease, deadline, guard)
         except LeaseRefused as exc:

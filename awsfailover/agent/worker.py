@@ -175,8 +175,8 @@ class InstanceWorker:
         and only while keepalived still runs (killed since, its peer is master now)."""
         self.liveness()
         with self.cond:
-            if self.gen != gen or self.role != "MASTER":
-                return
+            if self.gen != gen or self.role != "MASTER" or (self.gate and self.gate.refused):
+                return  # (refused the lease: we moved nothing, nothing can have undone it)
         with self.engines.lease() as engine:
             try:
                 the_plan, _ = engine.plan(self.inst, Deadline(self.settings.takeover_deadline))

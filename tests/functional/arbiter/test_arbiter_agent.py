@@ -133,6 +133,13 @@ def test_split_brain_the_node_without_the_lease_moves_nothing_and_says_so(
         assert sample(b, "awsfailover_split_brain", instance="VI_1") == 1
         time.sleep(2 * TTL)  # b keeps watching; it never takes a live lease
         assert mutating_calls(sim) == 0
+        # b's reconcile sees "drift" (everything is on a): the repair is refused at once,
+        # not after another takeover deadline (5 s) of waiting on a lease it watches anyway
+        assert wait_for(b.workers["VI_1"].idle, timeout=15)
+        refused = _finished(b, "refused")
+        b.reconcile()
+        assert wait_for(lambda: _finished(b, "refused") > refused, timeout=1.5)
+        assert wait_for(b.workers["VI_1"].idle, timeout=1.0)
         assert holder(ec2, VIP4) == [world.eni_a]
         flagged = [e for e in eb if isinstance(e, SplitBrainEvent) and e.status == "lease_held"]
         assert len(flagged) == 1 and flagged[0].holder == world.eni_a
