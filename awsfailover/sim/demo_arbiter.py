@@ -18,6 +18,7 @@ from awsfailover.sim import SimClient
 from awsfailover.sim.world import REGION, World, arbiter_toml, create_lease_table
 
 TTL = 1.5  # seconds: at most the master-down interval of the advert_int keepalived runs
+DEADLINE = 4.0  # the takeover's: a hook refused the lease has waited all of it
 
 
 def arbiter_steps(
@@ -31,7 +32,7 @@ def arbiter_steps(
         path = tmp / f"node-{label}-arbiter.toml"
         text = world.config_toml(
             eni, state_dir=tmp / f"run-{label}-arbiter", extra=arbiter_toml(table, TTL)
-        )
+        ).replace("deadline = 10\n", f"deadline = {DEADLINE:g}\n")  # a refusal waits it out
         path.write_text(text)
         configs[label] = path
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = world.endpoint_url  # this process: the demo's

@@ -33,3 +33,9 @@ def test_demo_table_shows_every_moved_route_and_names_its_times() -> None:
     # the two times are named
     assert "ms wall time (the whole process)" in out
     assert "engine time" in out
+    # the arbiter's steps: a split brain moves nothing, a dead holder's lease is taken
+    assert re.search(r"^\[6\] .*: exit 1, \d+ ms wall time, 0 mutating EC2 calls$", out, re.M)
+    assert re.search(
+        r"^\[7\] .*: exit 0, \d+ ms wall time, [1-9]\d* mutating EC2 calls$", out, re.M
+    )
+    assert "lease taken, token 2" in out and "the lease now: holder eni-" in out
