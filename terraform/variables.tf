@@ -197,7 +197,7 @@ variable "arbiter_table" {
   default     = null
 
   validation {
-    condition     = var.arbiter_table == null || can(regex("^[A-Za-z0-9._-]{3,255}$", var.arbiter_table))
+    condition     = var.arbiter_table == null ? true : can(regex("^[A-Za-z0-9._-]{3,255}$", var.arbiter_table))
     error_message = "arbiter_table must be a DynamoDB table name."
   }
 }
@@ -206,6 +206,11 @@ variable "create_arbiter_table" {
   description = "Create arbiter_table here (on demand, deletion protection, point-in-time recovery); false when another group's module or stack owns it."
   type        = bool
   default     = false
+
+  validation {
+    condition     = !var.create_arbiter_table || var.arbiter_table != null
+    error_message = "create_arbiter_table needs arbiter_table (the table's name)."
+  }
 }
 
 variable "arbiter_lease_ttl" {
