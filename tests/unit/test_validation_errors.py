@@ -27,3 +27,27 @@ def test_each_bad_key_is_named_once_on_one_line() -> None:
     assert any(p.startswith("failover.deadline: ") for p in parts)
     assert "bogus: unknown key" in parts
     assert not any("Value error, " in p for p in parts)  # pydantic's prefix is dropped
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"arbiter": {"table": "leases"}}, "[arbiter] needs group.name"),
+        ({"arbiter": {"table": "x"}, "group": {"name": "edge"}}, "not a DynamoDB table name"),
+        (
+            {"arbiter": {"table": "leases", "on_unreachable": "wait"}, "group": {"name": "e"}},
+            "arbiter.on_unreachable",
+        ),
+        ({"arbiter": {"table": "leases", "lease_ttl": 0.1}, "group": {"name": "e"}}, "lease_ttl"),
+        ({"group": {"name": "edge/1"}}, "not a group name"),
+    ],
+)
+def test_the_arbiter_section_is_checked_at_load(doc: dict[str, object], message: str) -> None:
+    assert message in errors_of(**doc)
+
+
+def test_an_arbiter_with_its_group_name_loads() -> None:
+    s = Settings(arbiter={"table": "awsfailover-leases"}, group={"name": "edge-1"})
+    assert (
+        s.arbiter is not None and s.arbiter.lease_ttl == 3.0 and s.arbiter.on_unreachable == "act"
+    )
