@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 Reason = Literal["transition", "drift"]
 Result = Literal["converged", "noop", "partial", "failed", "superseded", "refused"]
+LeaseNews = Literal["taken", "lost", "released", "unreachable"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class LeaseEvent:
     lease, or held, per on_unreachable; detail says which and why)."""
 
     instance: str
-    what: Literal["taken", "lost", "released", "unreachable"]
+    what: LeaseNews
     token: int | None = None
     holder: str | None = None
     detail: str = ""

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from awsfailover.agent.events import Bus, LeaseEvent, SplitBrainEvent
+from awsfailover.agent.events import Bus, LeaseEvent, LeaseNews, SplitBrainEvent
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.lease import Lease
 from awsfailover.errors import AwsError, LeaseLost, LeaseRefused
@@ -114,9 +114,14 @@ class LeaseGate:
             log.info("%s: arbiter table answering again", self.instance)
 
     def _event(
-        self, what: str, *, token: int | None = None, holder: str | None = None, detail: str = ""
+        self,
+        what: LeaseNews,
+        *,
+        token: int | None = None,
+        holder: str | None = None,
+        detail: str = "",
     ) -> None:
-        self.events.emit(LeaseEvent(self.instance, what, token, holder, detail))  # type: ignore[arg-type]
+        self.events.emit(LeaseEvent(self.instance, what, token, holder, detail))
 
 
 class LeaseKeeper:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from awsfailover.aws.classify import classify
-from awsfailover.core.lease import FREE, LeaseRecord
+from awsfailover.core.lease import FREE, TIMEOUT, LeaseRecord
 from awsfailover.errors import AwsError, TransientError
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def bounded(operation: str, resource: str, timeout: float, fn: Callable[[], T]) 
 
     threading.Thread(target=run, name=f"dynamodb-{operation}", daemon=True).start()
     if not done.wait(max(0.0, timeout)):
-        raise TransientError(operation, "Timeout", f"no answer within {timeout:.2f}s", resource)
+        raise TransientError(operation, TIMEOUT, f"no answer within {timeout:.2f}s", resource)
     ok, value = box[0]
     if ok:
         return cast("T", value)

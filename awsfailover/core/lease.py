@@ -25,8 +25,9 @@ from typing import Protocol
 
 from awsfailover.errors import CONDITION_FAILED, AwsError, LeaseLost, TransientError
 
-__all__ = ["FREE", "Lease", "LeaseRecord", "LeaseTable", "conflict"]
+__all__ = ["FREE", "TIMEOUT", "Lease", "LeaseRecord", "LeaseTable", "conflict"]
 
+TIMEOUT = "Timeout"  # the code of a call that got no answer within its bound
 FREE = "free"  # the holder of a released lease (no ENI id reads so): anyone may take it at once
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from awsfailover.core.deadline import Deadline
-from awsfailover.core.lease import Lease, LeaseTable, conflict
+from awsfailover.core.lease import TIMEOUT, Lease, LeaseTable, conflict
 from awsfailover.errors import THROTTLE_CODES, AwsError, LeaseLost, LeaseRefused, TransientError
 from awsfailover.failover.moves import Guard
 
@@ -96,6 +96,7 @@ class Arbiter:
         started = self.clock()
         if lease.holds():  # a repair, or a settle look, of the MASTER that holds it
             return Grant(lease.token, 0.0)
+        budget = self.call_timeout
         while True:
             guard()
             if deadline.expired():
@@ -103,10 +104,10 @@ class Arbiter:
             try:
                 left = lease.free_in()
                 if left is None:
-                    lease.look(self.budget(deadline))
+                    lease.look(budget := self.budget(deadline))
                     continue
                 if left == 0.0:
-                    rec = lease.take(self.budget(deadline))
+                    rec = lease.take(budget := self.budget(deadline))
                     waited = self.clock() - started
                     log.info(
                         "%s: lease taken, token %d (waited %.2fs)",
@@ -119,8 +120,12 @@ class Arbiter:
                 if deadline.remaining() <= nap:
                     raise self._refused(lease, deadline)
                 sleep(nap)
-                lease.look(self.budget(deadline))
+                lease.look(budget := self.budget(deadline))
             except TransientError as exc:
+                if exc.code == TIMEOUT and budget < self.call_timeout:
+                    # cut short by our own deadline (a sleep overran it): that says nothing
+                    # of the table, and must not read as "unreachable, act without the lease"
+                    raise self._refused(lease, deadline) from exc
                 if exc.code in THROTTLE_CODES and deadline.remaining() > POLL_TAKING:
                     sleep(POLL_TAKING)  # the table is there, only busy: once more
                     continue

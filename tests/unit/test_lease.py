@@ -53,6 +53,8 @@ class Table:
         return PermanentError(op, CONDITION_FAILED, "The conditional request failed")
 
     def read(self, lease_id: str, timeout: float) -> LeaseRecord | None:
+        if timeout <= 0.0:  # as aws.lease_table.bounded: no time, no answer
+            raise TransientError("GetItem", "Timeout", f"no answer within {timeout:.2f}s")
         self._fail("GetItem", applied=False)
         return self.items.get(lease_id)
 
@@ -422,3 +424,27 @@ def test_a_renewal_overtaken_by_our_own_take_is_not_a_loss(now: list[float]) -> 
 
     t.renew = racing_renew  # type: ignore[method-assign]
     assert a.renew(1.0).token == 2 and a.holds()
+
+
+def test_a_look_cut_short_by_the_deadline_is_a_refusal_not_an_unreachable_table(
+    now: list[float],
+) -> None:
+    """A CI run: the wait's last sleep overran the deadline, the look after it had no time
+    left, timed out at once, and read as "unreachable": under act, the node without the
+    lease moved everything in a split brain."""
+    t = Table()
+    a = node(t, "eni-a", Clock(now))
+    a.look(1.0)
+    a.take(1.0)
+    arb = Arbiter(t, "g", TTL, "act", Clock(now))
+    b = arb.lease("VI_1", "eni-b")
+    deadline = _deadline(5.0, now)
+
+    def late_sleep(s: float) -> None:
+        before = now[0]
+        now[0] = max(now[0] + s, deadline.end) if now[0] + 3 * s >= deadline.end else now[0] + s
+        if int(before / (TTL / 3)) != int(now[0] / (TTL / 3)):
+            a.renew(1.0)  # a lives
+
+    with pytest.raises(LeaseRefused, match="held by eni-a"):
+        arb.acquire(b, deadline, lambda: None, late_sleep)
