@@ -19,6 +19,7 @@ from awsfailover.agent.ordering import Ordering
 from awsfailover.config.schema import AgentSettings
 from awsfailover.keepalived.liveness import KeepalivedWatch
 from awsfailover.keepalived.protocol import Transition
+from awsfailover.keepalived.stamp import now_stamp
 
 __all__ = ["KeepalivedGuard", "KeepalivedSpoke"]
 
@@ -34,6 +35,10 @@ class KeepalivedGuard:
         self.gone: str | None = None  # why, while keepalived is gone
 
     def check(self) -> None:
+        # In keepalived's order, "gone" is as old as the read of the pid file: a transition
+        # keepalived reports after the read (a new keepalived that rewrote its pid file
+        # meanwhile) is newer, overtakes the UNKNOWN, and sends us to look again.
+        stamp = now_stamp()
         alive, why = self.watch.check()
         was, self.up = self.up, alive
         if alive is not None:
@@ -45,16 +50,28 @@ class KeepalivedGuard:
                 "keepalived reports a state",
                 why,
             )
+            spoke = False
             for name in list(self.ordering.workers):
-                self.ordering.dispatch(Transition("INSTANCE", name, "UNKNOWN"), "keepalived-gone")
+                t = Transition("INSTANCE", name, "UNKNOWN")
+                spoke |= self.ordering.dispatch(t, "keepalived-gone", stamp) is None
+            if spoke:
+                self.check()  # keepalived spoke since the read: it is most likely back
         elif alive and was is False:
             self.gone = None
             log.warning("keepalived is back (%s): following its transitions again", why)
 
+    def spoke(self, channel: str) -> None:
+        """keepalived reported a state (only keepalived writes its FIFO and runs its hook):
+        it runs, whatever its pid file said a moment ago (a new keepalived may report before
+        it has rewritten the file a killed one left). The next look judges the file again."""
+        log.warning("keepalived is back (a transition on its %s): following it again", channel)
+        self.gone, self.up = None, None
+        self.metrics.keepalived_up.set(1)
+
 
 class KeepalivedSpoke:
     """A listener: keepalived reported a state (on its FIFO, or through its hook) while the
-    guard holds it gone. Look again at once, not at the next reconcile: a pid file left by a
+    guard holds it gone. It is back, at once, not at the next reconcile: a pid file left by a
     killed keepalived must not keep a restarted one's agent unhealthy (keepalived's health
     tracker would hold this node 50 below its priority, so it could not preempt) for a whole
     reconcile_interval after keepalived is back."""
@@ -67,6 +84,5 @@ class KeepalivedSpoke:
         if not isinstance(event, TransitionEvent) or event.source not in ("fifo", "hook"):
             return
         if self.guard.gone is not None:
-            self.guard.check()
-            if self.guard.gone is None:
-                self.back()
+            self.guard.spoke(event.source)
+            self.back()

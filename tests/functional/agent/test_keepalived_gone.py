@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from helpers.agents import Running, make_agent, sample, wait_for, write_config
 
 from awsfailover.keepalived.protocol import Transition
@@ -101,7 +102,10 @@ def test_the_settle_look_of_an_agent_whose_keepalived_died_repairs_nothing(
         keepalived.kill()
 
 
-def test_a_restarted_agent_is_healthy_as_soon_as_its_keepalived_speaks(env, tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", ["pid file", "fifo line"])
+def test_a_restarted_agent_is_healthy_as_soon_as_its_keepalived_speaks(
+    env, tmp_path: Path, first: str
+) -> None:
     """Both keepalived and the agent were killed (the issue 21 lab kills both): the pid file
     of the dead keepalived stays behind, so the restarted agent finds keepalived gone. When
     the new keepalived reports its first state on the FIFO the agent is healthy again at once
@@ -120,12 +124,55 @@ def test_a_restarted_agent_is_healthy_as_soon_as_its_keepalived_speaks(env, tmp_
         with Running(make_agent(cfg, fifo=fifo, process_name="awsfailoverd")) as a:
             assert wait_for(lambda: a.keepalived.gone is not None)
             assert wait_for(lambda: health.exists() and health.read_text() == "1\n")
-            keepalived = fake_keepalived(tmp_path, pidfile)
-            with open(fifo, "w") as fh:
+            if first == "pid file":
+                keepalived = fake_keepalived(tmp_path, pidfile)
+            with open(fifo, "w") as fh:  # the new keepalived's first state
                 fh.write('INSTANCE "VI_1" BACKUP 150\n')
+            # (a new keepalived may report before it rewrote the file the killed one left)
             assert wait_for(lambda: health.read_text() == "0\n", timeout=3), a.healthy()
+            if keepalived is None:
+                keepalived = fake_keepalived(tmp_path, pidfile)
+                a.reconcile()  # the next look finds it running
             assert a.keepalived.gone is None and a.healthy()[0]
     finally:
         if keepalived is not None:
             keepalived.kill()
             keepalived.wait()
+
+
+def test_keepalived_speaking_between_the_read_and_the_verdict_wins(env, tmp_path: Path) -> None:
+    """The race a CI run of the issue 21 lab met: the guard read the pid file the killed
+    keepalived left, the new keepalived then wrote its own and reported BACKUP, and only then
+    did the guard declare keepalived gone, so an UNKNOWN newer than the BACKUP set the role and
+    the health for a whole reconcile_interval (the node could not preempt). "Gone" is now as
+    old as the read: the BACKUP overtakes it, and the guard looks again."""
+    _sim, world = env
+    cfg = write_config(world, world.eni_a, tmp_path, "a")
+    pidfile = tmp_path / "a" / "keepalived.pid"
+    keepalived = fake_keepalived(tmp_path, pidfile)
+    procs = [keepalived]
+    try:
+        with Running(make_agent(cfg)) as a:
+            a.reconcile()
+            assert a.keepalived.up is True
+            keepalived.kill()  # its pid file stays behind
+            keepalived.wait()
+            watch = a.keepalived.watch
+            real = watch.check
+
+            def read_then_keepalived_speaks() -> tuple[bool | None, str]:
+                verdict = real()  # the stale pid file: gone
+                watch.check = real  # type: ignore[method-assign]
+                procs.append(fake_keepalived(tmp_path, pidfile))  # the new one writes its pid
+                a.dispatch(Transition("INSTANCE", "VI_1", "BACKUP"), "fifo")  # and speaks
+                return verdict
+
+            watch.check = read_then_keepalived_speaks  # type: ignore[method-assign]
+            a.keepalived.check()
+            assert a.keepalived.gone is None
+            assert sample(a, "awsfailover_vrrp_state", instance="VI_1", state="BACKUP") == 1
+            assert sample(a, "awsfailover_keepalived_up") == 1
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
