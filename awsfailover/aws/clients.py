@@ -16,7 +16,14 @@ from awsfailover.errors import AwsError
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
-__all__ = ["CallCounter", "CallObserver", "call_once", "make_client", "make_ec2_client"]
+__all__ = [
+    "CallCounter",
+    "CallObserver",
+    "call_once",
+    "make_client",
+    "make_ec2_client",
+    "one_attempt_client",
+]
 
 T = TypeVar("T")
 
@@ -54,10 +61,31 @@ def make_ec2_client(
     read_timeout: float = 5.0,
     max_pool_connections: int = 20,
 ) -> EC2Client:
+    client = one_attempt_client(
+        "ec2",
+        region,
+        endpoint_url,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
+    )
+    return cast("EC2Client", client)
+
+
+def one_attempt_client(
+    service: str,
+    region: str,
+    endpoint_url: str | None = None,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    max_pool_connections: int = 10,
+) -> Any:
+    """A client on the failover path: its timeouts, and botocore's retries off (whoever
+    calls it retries, or decides what a failure means, within its own deadline)."""
     import botocore.session
     from botocore.config import Config
 
-    session = botocore.session.get_session()
     cfg = Config(
         region_name=region,
         connect_timeout=connect_timeout,
@@ -66,8 +94,8 @@ def make_ec2_client(
         max_pool_connections=max_pool_connections,
         tcp_keepalive=True,
     )
-    client = session.create_client("ec2", endpoint_url=endpoint_url, config=cfg)
-    return cast("EC2Client", client)
+    session = botocore.session.get_session()
+    return session.create_client(service, endpoint_url=endpoint_url, config=cfg)
 
 
 def make_client(service: str, region: str, endpoint_url: str | None = None) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from awsfailover.aws.classify import classify
+from awsfailover.aws.clients import one_attempt_client
 from awsfailover.core.lease import FREE, TIMEOUT, LeaseRecord
 from awsfailover.errors import AwsError, TransientError
 
@@ -29,19 +30,8 @@ _NAMES = {"#k": KEY, "#h": "holder", "#c": "counter", "#t": "token"}
 
 
 def make_dynamodb_client(region: str, timeout: float) -> DynamoDBClient:
-    import botocore.session
-    from botocore.config import Config
-
-    cfg = Config(
-        region_name=region,
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        retries={"mode": "standard", "total_max_attempts": 1},
-        tcp_keepalive=True,
-    )
-    return cast(
-        "DynamoDBClient", botocore.session.get_session().create_client("dynamodb", config=cfg)
-    )
+    client = one_attempt_client("dynamodb", region, connect_timeout=timeout, read_timeout=timeout)
+    return cast("DynamoDBClient", client)
 
 
 def _record(item: dict[str, Any]) -> LeaseRecord:

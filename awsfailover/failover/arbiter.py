@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.lease import TIMEOUT, Lease, LeaseTable, conflict
 from awsfailover.errors import THROTTLE_CODES, AwsError, LeaseLost, LeaseRefused, TransientError
-from awsfailover.failover.moves import Guard
+from awsfailover.failover.moves import Guard, no_guard
 
 if TYPE_CHECKING:
     from awsfailover.config.compact import FailoverConfig
@@ -162,7 +162,7 @@ class Arbiter:
         another node stops the takeover; renewals that failed for a ttl stop it under
         "hold" only ("act" keeps moving, as without an arbiter)."""
         if grant.token is None:
-            return _free
+            return no_guard
 
         def check() -> None:
             if lease.holds():
@@ -176,10 +176,6 @@ class Arbiter:
                 )
 
         return check
-
-
-def _free() -> None:
-    return None
 
 
 def both(first: Guard, second: Guard) -> Guard:

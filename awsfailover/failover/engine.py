@@ -24,7 +24,7 @@ from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import AwsError, ConfigError, Superseded
 from awsfailover.failover.calls import Calls
 from awsfailover.failover.confirm import Confirmer
-from awsfailover.failover.moves import Guard, Moves
+from awsfailover.failover.moves import Guard, Moves, no_guard
 from awsfailover.failover.observe import Observer
 from awsfailover.failover.refcount import Retiring
 
@@ -48,10 +48,6 @@ def _unplanned(inst: InstanceSpec, acted: Plan) -> Callable[[Observed], bool]:
         return any(not a.items() <= ours for a in todo)
 
     return surprise
-
-
-def _no_guard() -> None:
-    return None
 
 
 def build_engine(
@@ -185,7 +181,7 @@ class Engine:
         self,
         inst: InstanceSpec,
         deadline: Deadline,
-        guard: Guard = _no_guard,
+        guard: Guard = no_guard,
         warm_age: float | None = None,
         fence: int | None = None,
     ) -> Outcome:

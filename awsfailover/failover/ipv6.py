@@ -14,11 +14,18 @@ from awsfailover.core.deadline import CONFIRM_GRACE, Deadline
 from awsfailover.core.model import MoveIpv6
 from awsfailover.errors import PermanentError
 
-__all__ = ["IPV6_IN_USE_CODES", "Guard", "Ipv6Mover"]
+__all__ = ["IPV6_IN_USE_CODES", "Guard", "Ipv6Mover", "no_guard"]
 
 log = logging.getLogger(__name__)
 
 Guard = Callable[[], None]
+
+
+def no_guard() -> None:
+    """The guard of a takeover nothing can overtake (an operator's, or one without a sequence)."""
+    return None
+
+
 # What AssignIpv6Addresses may answer while the address is still being released by its old
 # holder. AWS documents neither; InvalidIPAddress.InUse is EC2's code for an address in use.
 IPV6_IN_USE_CODES = frozenset({"InvalidIPAddress.InUse", "InvalidParameterValue"})

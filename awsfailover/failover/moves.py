@@ -28,9 +28,9 @@ from awsfailover.core.model import (
 from awsfailover.core.spec import InstanceSpec
 from awsfailover.errors import AwsError, PermanentError, Superseded
 from awsfailover.failover.calls import Calls
-from awsfailover.failover.ipv6 import IPV6_IN_USE_CODES, Guard, Ipv6Mover
+from awsfailover.failover.ipv6 import IPV6_IN_USE_CODES, Guard, Ipv6Mover, no_guard
 
-__all__ = ["IPV6_IN_USE_CODES", "Guard", "Moves"]
+__all__ = ["IPV6_IN_USE_CODES", "Guard", "Moves", "no_guard"]
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from awsfailover.config.compact import FailoverConfig
 from awsfailover.core.deadline import Deadline
 from awsfailover.core.items import Item
-from awsfailover.core.lease import FREE
 from awsfailover.core.model import EipState, Observed, Outcome
 from awsfailover.core.plan import (
     check_eips,
@@ -30,9 +29,8 @@ from awsfailover.errors import (
     ConfigError,
     FailoverIncomplete,
 )
-from awsfailover.failover.arbiter import Arbiter, both, build_arbiter, renewing
 from awsfailover.failover.engine import Engine, build_engine
-from awsfailover.failover.moves import Guard
+from awsfailover.failover.moves import Guard, no_guard
 from awsfailover.failover.sequence import (
     ZERO,
     Record,
@@ -45,6 +43,7 @@ from awsfailover.keepalived.protocol import Transition
 
 if TYPE_CHECKING:
     from awsfailover.config.schema import Settings
+    from awsfailover.failover.arbiter import Arbiter
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +86,9 @@ def converge(
     own = engine is None
     engine = engine or build_engine(settings, instances=[inst])
     try:
-        arbiter = build_arbiter(settings, engine.region)
+        arbiter = _arbiter(settings, engine)
         if seq is None:
-            return _takeover(engine, arbiter, inst, deadline, _no_guard)
+            return _takeover(engine, arbiter, inst, deadline, no_guard)
 
         def guard() -> None:
             seq.check(stamp)
@@ -108,8 +107,13 @@ def converge(
             engine.close()
 
 
-def _no_guard() -> None:
-    return None
+def _arbiter(settings: FailoverConfig, engine: Engine) -> Arbiter | None:
+    """The config's arbiter; imported only when there is one (the hook's path stays lean)."""
+    if settings.arbiter is None:
+        return None
+    from awsfailover.failover.arbiter import build_arbiter
+
+    return build_arbiter(settings, engine.region)
 
 
 def _takeover(
@@ -119,6 +123,8 @@ def _takeover(
     wait up to its ttl here: a hook has not watched the lease; renewed while it runs)."""
     if arbiter is None:
         return engine.takeover(inst, deadline, guard)
+    from awsfailover.failover.arbiter import both, renewing
+
     lease = arbiter.lease(inst.name, engine.eni_of(inst))
     grant = arbiter.acquire(lease, deadline, guard)
     with renewing(arbiter, lease, grant):
@@ -233,7 +239,7 @@ def status(settings: Settings, as_json: bool) -> int:
     engine = build_engine(settings)
     docs: list[dict[str, Any]] = []
     try:
-        arbiter = build_arbiter(settings, engine.region)
+        arbiter = _arbiter(settings, engine)
         for inst in settings.specs:
             observed = engine.observe(inst, Deadline(settings.failover.deadline))
             problems = missing_eips(inst, observed)
@@ -309,6 +315,8 @@ def _lease_doc(arbiter: Arbiter, name: str, ours: str) -> dict[str, Any]:
         return {"id": lease.lease_id, "error": str(exc)}
     if rec is None:
         return {"id": lease.lease_id, "holder": None, "token": None, "this_node": False}
+    from awsfailover.core.lease import FREE
+
     holder = None if rec.holder == FREE else rec.holder
     return {"id": lease.lease_id, "holder": holder, "token": rec.token, "this_node": holder == ours}
 
